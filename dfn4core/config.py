@@ -1,0 +1,195 @@
+"""Typed, frozen configuration dataclasses: the signal chain (DspConfig) and the model (ModelConfig).
+
+Variants are classmethods (`ModelConfig.full()`, `.lite()`, `.tiny()`); `lite` and `tiny` are
+`dataclasses.replace` of `full`, so the differences sit in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from dfn4core.errors import ConfigError
+
+Temporal = Literal["mamba", "gru"]
+
+
+@dataclass(frozen=True)
+class DspConfig:
+    """The signal chain shared by training, offline and streaming enhancement.
+
+    Args:
+        sr: sample rate in Hz of everything the model sees.
+        fft_size: window and FFT length in samples (Vorbis window).
+        hop_size: samples per frame advance; one model step per hop.
+        nb_erb: number of ERB bands of the gain mask.
+        min_nb_erb_freqs: minimum number of FFT bins per ERB band.
+        nb_df: number of low frequency bins that get deep filtering.
+        lookahead: frames of lookahead (conv features and deep filter).
+        norm_tau_s: time constant of the running feature normalisation.
+    """
+
+    sr: int = 48_000
+    fft_size: int = 960
+    hop_size: int = 480
+    nb_erb: int = 32
+    min_nb_erb_freqs: int = 2
+    nb_df: int = 96
+    lookahead: int = 2
+    norm_tau_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.fft_size != 2 * self.hop_size:
+            raise ConfigError(f"fft_size must be 2 * hop_size (50 % overlap), got {self.fft_size}, {self.hop_size}")
+        if not 0 < self.nb_df <= self.n_freqs:
+            raise ConfigError(f"nb_df must be in 1..{self.n_freqs}, got {self.nb_df}")
+        if self.nb_erb * self.min_nb_erb_freqs > self.n_freqs:
+            raise ConfigError(f"{self.nb_erb} ERB bands of >= {self.min_nb_erb_freqs} bins do not fit {self.n_freqs} bins")
+        if self.lookahead < 0:
+            raise ConfigError(f"lookahead must be >= 0, got {self.lookahead}")
+        if self.norm_tau_s <= 0:
+            raise ConfigError(f"norm_tau_s must be positive, got {self.norm_tau_s}")
+
+    @property
+    def n_freqs(self) -> int:
+        return self.fft_size // 2 + 1
+
+    @property
+    def norm_alpha(self) -> float:
+        """Decay of the running normalisation per hop, exp(-hop / (sr * tau))."""
+        return math.exp(-self.hop_size / (self.sr * self.norm_tau_s))
+
+    @property
+    def delay_size(self) -> int:
+        """Samples between an input sample and its enhanced copy in the stream of hops."""
+        return self.fft_size - self.hop_size + self.lookahead * self.hop_size
+
+    @property
+    def latency_size(self) -> int:
+        """Algorithmic latency in samples: window plus lookahead (40 ms by default)."""
+        return self.fft_size + self.lookahead * self.hop_size
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of DFN4. See docs/architecture.md for what each block does.
+
+    Args:
+        dsp: the signal chain.
+        conv_ch: channels of the ERB, DF and phase conv encoders and the ERB decoder.
+        emb_dim: width of the fused per-frame embedding and of the temporal blocks.
+        temporal: "mamba" (selective state space) or "gru" (same network with GRUs, for ablation).
+        enc_layers: temporal blocks in the encoder's SqueezedMamba.
+        erb_dec_layers: temporal blocks in the ERB decoder.
+        df_dec_layers: temporal blocks in the DF decoder.
+        lin_groups: groups of the grouped linear layers.
+        d_state: SSM state size per channel.
+        d_conv: kernel of the Mamba causal depthwise conv.
+        expand: Mamba inner width / model width.
+        df_orders: deep-filter orders combined by MultiResolutionDF, ascending.
+        df_hidden: per-bin channels of the DF decoder before the coefficient layer.
+        wave_ch: learned filters of the WaveformEncoder.
+        wave_kernel: length in samples of each learned analysis filter (hop of kernel/2).
+        attn_dim: width of the CrossDomainAttention tokens.
+        attn_heads: heads of the CrossDomainAttention.
+        order_hidden: hidden width of the AdaptiveOrderPredictor.
+        lsnr_min_db: lower end of the local-SNR head's range.
+        lsnr_max_db: upper end of the local-SNR head's range.
+    """
+
+    dsp: DspConfig = field(default_factory=DspConfig)
+    conv_ch: int = 64
+    emb_dim: int = 256
+    temporal: Temporal = "mamba"
+    enc_layers: int = 3
+    erb_dec_layers: int = 1
+    df_dec_layers: int = 1
+    lin_groups: int = 8
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    df_orders: tuple[int, ...] = (3, 5, 7)
+    df_hidden: int = 16
+    wave_ch: int = 32
+    wave_kernel: int = 32
+    attn_dim: int = 64
+    attn_heads: int = 4
+    order_hidden: int = 32
+    lsnr_min_db: float = -15.0
+    lsnr_max_db: float = 35.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dsp, dict):  # rebuilt from a checkpoint's asdict()
+            object.__setattr__(self, "dsp", DspConfig(**self.dsp))
+        object.__setattr__(self, "df_orders", tuple(int(o) for o in self.df_orders))
+        if self.temporal not in ("mamba", "gru"):
+            raise ConfigError(f"temporal must be 'mamba' or 'gru', got {self.temporal!r}")
+        if not self.df_orders or list(self.df_orders) != sorted(set(self.df_orders)):
+            raise ConfigError(f"df_orders must be distinct and ascending, got {self.df_orders}")
+        if self.df_orders[0] <= self.dsp.lookahead:
+            raise ConfigError(f"every DF order must exceed the lookahead {self.dsp.lookahead}, got {self.df_orders}")
+        if self.emb_dim % self.lin_groups or self.attn_dim % self.attn_heads:
+            raise ConfigError("emb_dim must divide by lin_groups and attn_dim by attn_heads")
+        if self.dsp.nb_erb % 4 or self.dsp.nb_df % 4:
+            raise ConfigError("nb_erb and nb_df must divide by 4 (two stride-2 conv stages)")
+        if self.wave_ch % self.lin_groups or self.conv_ch % 2:
+            raise ConfigError("wave_ch must divide by lin_groups and conv_ch by 2")
+        if self.dsp.fft_size % self.wave_kernel or self.wave_kernel % 2:
+            raise ConfigError(f"wave_kernel must be even and divide fft_size, got {self.wave_kernel}")
+        if min(self.conv_ch, self.emb_dim, self.enc_layers, self.df_hidden, self.wave_ch) < 1:
+            raise ConfigError("widths and enc_layers must be positive")
+        if self.lsnr_max_db <= self.lsnr_min_db:
+            raise ConfigError("lsnr_max_db must exceed lsnr_min_db")
+
+    @classmethod
+    def full(cls) -> ModelConfig:
+        return cls()
+
+    @classmethod
+    def lite(cls) -> ModelConfig:
+        return dataclasses.replace(
+            cls.full(), conv_ch=32, emb_dim=192, enc_layers=2, df_orders=(3, 5), lin_groups=8, wave_ch=16, attn_dim=48
+        )
+
+    @classmethod
+    def tiny(cls) -> ModelConfig:
+        """A few thousand parameters: for tests only."""
+        return dataclasses.replace(
+            cls.full(),
+            conv_ch=8,
+            emb_dim=32,
+            enc_layers=1,
+            df_orders=(3, 5),
+            lin_groups=4,
+            df_hidden=4,
+            wave_ch=4,
+            attn_dim=16,
+            attn_heads=2,
+            order_hidden=8,
+            d_state=4,
+        )
+
+    @property
+    def df_max_order(self) -> int:
+        return self.df_orders[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Rebuild from `to_dict()`; unknown keys are a ConfigError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model config keys: {', '.join(unknown)}")
+        data = dict(data)
+        if isinstance(data.get("dsp"), dict):
+            dsp_known = {f.name for f in dataclasses.fields(DspConfig)}
+            bad = sorted(set(data["dsp"]) - dsp_known)
+            if bad:
+                raise ConfigError(f"unknown dsp config keys: {', '.join(bad)}")
+            data["dsp"] = DspConfig(**data["dsp"])
+        return cls(**data)

@@ -1,0 +1,104 @@
+"""Model input features, each a causal recursion whose state is carried between calls.
+
+- ERB feature: band log-power in dB minus its running mean, divided by 40 (DFN3's scaling).
+- DF feature: the low complex bins divided by the square root of their running mean magnitude.
+- Phase feature: instantaneous frequency (phase advance from the previous frame, demodulated by
+  the bin's own advance) and group delay (phase step between neighbouring bins, demodulated by
+  the centred window's linear phase), each as a unit phasor (cos, sin): no unwrapping needed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from dfn4core.config import DspConfig
+from dfn4core.dsp.erb import erb_matrices, erb_widths
+from dfn4core.model.state import State
+
+ERB_DB_SCALE = 40.0
+POWER_FLOOR = 1e-10
+PHASOR_EPS = 1e-12
+EMA_BLOCK = 128  # frames per block of the closed-form running mean (bounds the (T, T) matrix)
+
+
+def ema(x: Tensor, state: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
+    """Running mean m_t = alpha m_{t-1} + (1 - alpha) x_t over dim 1, in blocks of matmuls.
+
+    Shapes: x (B, T, K), state (B, K) -> (B, T, K), new state (B, K).
+    """
+    outs = []
+    for block in torch.split(x, EMA_BLOCK, dim=1):
+        steps = block.shape[1]
+        t = torch.arange(steps, device=x.device, dtype=x.dtype)
+        lag = t[:, None] - t[None, :]
+        weights = torch.where(lag >= 0, (1 - alpha) * alpha ** lag.clamp(min=0), torch.zeros_like(lag))
+        decay = alpha ** (t + 1)
+        out = torch.einsum("ts,bsk->btk", weights, block) + decay[None, :, None] * state[:, None, :]
+        outs.append(out)
+        state = out[:, -1]
+    return torch.cat(outs, dim=1), state
+
+
+def _phasor(z: Tensor) -> Tensor:
+    """Complex (..., 2) -> unit phasor (..., 2); zero stays zero."""
+    return z * torch.rsqrt(z.pow(2).sum(-1, keepdim=True) + PHASOR_EPS)
+
+
+def _mul_conj(a: Tensor, b: Tensor) -> Tensor:
+    """a * conj(b) for complex as a trailing dim of 2."""
+    re = a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1]
+    im = a[..., 1] * b[..., 0] - a[..., 0] * b[..., 1]
+    return torch.stack((re, im), dim=-1)
+
+
+class Features(nn.Module):
+    """Computes the ERB, DF and phase features of a spectrogram, carrying their state.
+
+    Shapes: spec (B, T, F, 2) -> erb (B, 1, T, E), df (B, 2, T, F_df), phase (B, 4, T, F_df).
+    State: "erb_mean" (B, E), "df_mean" (B, F_df), "prev_df" (B, F_df, 2).
+    """
+
+    def __init__(self, dsp: DspConfig):
+        super().__init__()
+        self.dsp = dsp
+        widths = erb_widths(dsp.sr, dsp.fft_size, dsp.nb_erb, dsp.min_nb_erb_freqs)
+        average, expand = erb_matrices(widths)
+        self.register_buffer("erb_average", average, persistent=False)
+        self.register_buffer("erb_expand", expand, persistent=False)
+        # Bin k advances by pi * k per half-frame hop: (-1)^k removes it from the phase advance.
+        sign = 1.0 - 2.0 * (torch.arange(dsp.nb_df) % 2).float()
+        self.register_buffer("if_sign", sign[:, None], persistent=False)
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        e, f = self.dsp.nb_erb, self.dsp.nb_df
+        return {
+            # DFN3's initial values: a plausible level, so the first second is not far off.
+            "erb_mean": torch.linspace(-60.0, -90.0, e, device=device, dtype=dtype).expand(batch, e).clone(),
+            "df_mean": torch.linspace(1e-3, 1e-4, f, device=device, dtype=dtype).expand(batch, f).clone(),
+            "prev_df": torch.zeros(batch, f, 2, device=device, dtype=dtype),
+        }
+
+    def erb_db(self, spec: Tensor) -> Tensor:
+        """Band log-power (B, T, E) in dB."""
+        return 10.0 * torch.log10(spec.pow(2).sum(-1) @ self.erb_average + POWER_FLOOR)
+
+    def forward(self, spec: Tensor, state: State) -> tuple[Tensor, Tensor, Tensor, State]:
+        alpha = self.dsp.norm_alpha
+        db = self.erb_db(spec)
+        mean, erb_mean = ema(db, state["erb_mean"], alpha)
+        erb = ((db - mean) / ERB_DB_SCALE).unsqueeze(1)
+
+        low = spec[:, :, : self.dsp.nb_df]  # B, T, F_df, 2
+        mag, df_mean = ema(low.pow(2).sum(-1).sqrt(), state["df_mean"], alpha)
+        unit = low * torch.rsqrt(mag).unsqueeze(-1)
+        df = unit.permute(0, 3, 1, 2)
+
+        prev = torch.cat((state["prev_df"][:, None], unit[:, :-1]), dim=1)
+        inst_freq = _phasor(_mul_conj(unit, prev)) * self.if_sign
+        neighbour = torch.cat((unit[:, :, :1], unit[:, :, :-1]), dim=2)
+        # A centred window gives X_k / X_(k-1) = -1 for a frame-centred impulse.
+        group_delay = -_phasor(_mul_conj(unit, neighbour))
+        phase = torch.cat((inst_freq, group_delay), dim=-1).permute(0, 3, 1, 2)
+        new_state = {"erb_mean": erb_mean, "df_mean": df_mean, "prev_df": unit[:, -1]}
+        return erb, df, phase, new_state

@@ -1,0 +1,85 @@
+"""Frame-wise STFT/ISTFT with a Vorbis window and carried buffers, written as real matmuls.
+
+The DFT is a matmul with fixed cos/sin matrices (window and scale folded in), and complex values
+are a trailing dimension of 2, so the same code runs in training, in streaming and in ONNX/MPS.
+With a 50 % overlap the Vorbis window satisfies w[n]^2 + w[n + hop]^2 = 1 (Princen-Bradley), so
+analysis then synthesis reconstructs the input delayed by fft_size - hop_size samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from dfn4core.model.state import State
+
+
+def vorbis_window(size: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """w[n] = sin(pi/2 * sin^2(pi (n + 1/2) / size)), the power-complementary Vorbis window."""
+    n = torch.arange(size, dtype=torch.float64)
+    return torch.sin(0.5 * math.pi * torch.sin(math.pi * (n + 0.5) / size) ** 2).to(dtype)
+
+
+def dft_matrices(fft_size: int, hop_size: int) -> tuple[Tensor, Tensor]:
+    """Forward (N, 2F) and inverse (2F, N) real DFT matrices with window and scale folded in.
+
+    The forward scale 2*hop/N^2 matches DeepFilterNet's spectrum level, so feature statistics
+    (for instance the ERB dB range) carry over; the inverse undoes it exactly.
+    """
+    n_freqs = fft_size // 2 + 1
+    window = vorbis_window(fft_size)
+    n = torch.arange(fft_size, dtype=torch.float64)[:, None]
+    k = torch.arange(n_freqs, dtype=torch.float64)[None, :]
+    phase = 2 * math.pi * ((n * k) % fft_size) / fft_size  # N, F
+    scale = 2 * hop_size / fft_size**2
+    fwd = torch.stack((torch.cos(phase), -torch.sin(phase)), dim=-1) * (window[:, None, None] * scale)
+    weight = torch.full((n_freqs,), 2.0, dtype=torch.float64)
+    weight[0] = 1.0
+    if fft_size % 2 == 0:
+        weight[-1] = 1.0
+    inv = torch.stack((torch.cos(phase), -torch.sin(phase)), dim=-1) * weight[None, :, None]
+    inv = inv.permute(1, 2, 0) * (window[None, None, :] / (fft_size * scale))  # F, 2, N
+    return fwd.reshape(fft_size, 2 * n_freqs).float(), inv.reshape(2 * n_freqs, fft_size).float()
+
+
+class Stft(nn.Module):
+    """Analysis and synthesis over whole hops, carrying the overlap buffers as state.
+
+    Shapes: wave (B, T*hop) <-> spec (B, T, F, 2); frames (B, T, N) are the raw (unwindowed)
+    samples of each analysis frame. State: "analysis" and "synthesis", each (B, N - hop).
+    """
+
+    def __init__(self, fft_size: int = 960, hop_size: int = 480):
+        super().__init__()
+        if fft_size != 2 * hop_size:
+            raise ValueError("Stft supports 50 % overlap only (fft_size == 2 * hop_size)")
+        self.fft_size, self.hop_size = fft_size, hop_size
+        self.n_freqs = fft_size // 2 + 1
+        fwd, inv = dft_matrices(fft_size, hop_size)
+        self.register_buffer("fwd", fwd, persistent=False)
+        self.register_buffer("inv", inv, persistent=False)
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        size = self.fft_size - self.hop_size
+        return {
+            "analysis": torch.zeros(batch, size, device=device, dtype=dtype),
+            "synthesis": torch.zeros(batch, size, device=device, dtype=dtype),
+        }
+
+    def analysis(self, wave: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Returns spec (B, T, F, 2), frames (B, T, N) and the new analysis buffer."""
+        batch = wave.shape[0]
+        x = torch.cat((buf, wave), dim=1).reshape(batch, -1, self.hop_size)  # B, T+1, hop
+        frames = torch.cat((x[:, :-1], x[:, 1:]), dim=-1)
+        spec = (frames @ self.fwd).reshape(batch, -1, self.n_freqs, 2)
+        return spec, frames, x[:, -1]
+
+    def synthesis(self, spec: Tensor, buf: Tensor) -> tuple[Tensor, Tensor]:
+        """Returns wave (B, T*hop) and the new synthesis (overlap-add) buffer."""
+        batch = spec.shape[0]
+        frames = spec.reshape(batch, spec.shape[1], -1) @ self.inv  # B, T, N
+        tails = torch.cat((buf[:, None], frames[:, :-1, self.hop_size :]), dim=1)
+        wave = (frames[:, :, : self.hop_size] + tails).reshape(batch, -1)
+        return wave, frames[:, -1, self.hop_size :]

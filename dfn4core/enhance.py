@@ -1,0 +1,147 @@
+"""Offline `enhance` and the streaming `Enhancer`, the only stateful wrapper around a DFN4.
+
+`Enhancer.process` takes chunks of any size and returns as many samples as it was given, lagging
+the input by `latency` samples (window + lookahead = 40 ms at 48 kHz). `enhance` runs the same
+Enhancer over the whole signal in blocks and removes that lag, so both give the same samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dfn4core.errors import AudioError
+from dfn4core.model.dfnet4 import DFN4
+
+BLOCK_S = 10.0  # seconds per model call in offline enhancement: bounds memory for long inputs
+
+
+def atten_lim_mix(atten_lim_db: float | None) -> float:
+    """Share of the (delayed) noisy input mixed into the output so noise drops by at most atten_lim_db."""
+    if atten_lim_db is None:
+        return 0.0
+    if atten_lim_db < 0:
+        raise ValueError(f"atten_lim_db must be >= 0, got {atten_lim_db}")
+    return 10.0 ** (-atten_lim_db / 20.0)
+
+
+class Enhancer:
+    """Streaming enhancement of `channels` streams at the model's sample rate.
+
+    Args:
+        model: a DFN4 (put in eval mode by the caller or by `load_model`).
+        atten_lim_db: limit of the noise attenuation in dB (None: no limit).
+        channels: number of streams processed together (channels of one file, as a batch).
+    """
+
+    def __init__(self, model: DFN4, atten_lim_db: float | None = None, channels: int = 1):
+        self.model = model
+        self.channels = channels
+        self.hop = model.cfg.dsp.hop_size
+        self.delay = model.cfg.dsp.delay_size
+        self.latency = self.delay + self.hop
+        self.mix = atten_lim_mix(atten_lim_db)
+        ref = next(model.parameters())
+        self.device, self.dtype = ref.device, ref.dtype
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: the next sample starts a new stream."""
+        c = self.channels
+        self.state = self.model.init_state(c, self.device, self.dtype)
+        self._pending = torch.zeros(c, 0, device=self.device, dtype=self.dtype)
+        # One hop of leading zeros lets every call return as many samples as it was given.
+        self._ready = torch.zeros(c, self.hop, device=self.device, dtype=self.dtype)
+        self._dry = torch.zeros(c, self.delay, device=self.device, dtype=self.dtype)
+
+    @torch.no_grad()
+    def process(self, chunk: Tensor | np.ndarray) -> Tensor:
+        """Enhance a chunk (C, N) (or (N,) for one channel); returns (C, N), `latency` samples behind."""
+        x = torch.as_tensor(chunk)
+        out_device = x.device
+        x = x.to(self.device, self.dtype)
+        if x.dim() == 1:
+            x = x[None]
+        if x.dim() != 2 or x.shape[0] != self.channels:
+            raise ValueError(f"expected ({self.channels}, N) samples, got {tuple(x.shape)}")
+        pending = torch.cat((self._pending, x), dim=1)
+        whole = pending.shape[1] // self.hop * self.hop
+        self._pending = pending[:, whole:]
+        if whole:
+            noisy = pending[:, :whole]
+            if whole == self.hop:
+                wet, self.state = self.model.step(noisy, self.state)
+            else:
+                out, self.state = self.model.process(noisy, self.state)
+                wet = out.wave
+            if self.mix:
+                dry = torch.cat((self._dry, noisy), dim=1)
+                self._dry = dry[:, -self.delay :]
+                wet = (1.0 - self.mix) * wet + self.mix * dry[:, :whole]
+            self._ready = torch.cat((self._ready, wet), dim=1)
+        n = x.shape[1]
+        result, self._ready = self._ready[:, :n], self._ready[:, n:]
+        return result.to(out_device)
+
+    def flush(self) -> Tensor:
+        """The last `latency` enhanced samples (C, latency); then the Enhancer starts afresh."""
+        out = self.process(torch.zeros(self.channels, self.latency, dtype=self.dtype))
+        self.reset()
+        return out
+
+
+def enhance(
+    model: DFN4, audio: Tensor | np.ndarray, sr: int, atten_lim_db: float | None = None
+) -> Tensor | np.ndarray:
+    """Enhance a whole signal offline; the output lines up with the input sample for sample.
+
+    Args:
+        model: a DFN4 in eval mode.
+        audio: (N,) or (C, N) samples; each channel is enhanced.
+        sr: sample rate of `audio`; other rates than the model's are resampled there and back.
+        atten_lim_db: limit of the noise attenuation in dB (None: no limit).
+    Returns:
+        Enhanced audio of the same type, shape and rate as `audio`.
+    Raises:
+        AudioError: empty audio, NaN or infinite samples, or a non-positive sample rate.
+    """
+    is_numpy = isinstance(audio, np.ndarray)
+    x = torch.as_tensor(audio, dtype=torch.float32)
+    mono = x.dim() == 1
+    x = x[None] if mono else x
+    _check(x, sr)
+    model_sr = model.cfg.dsp.sr
+    if sr != model_sr:
+        from dfn4core.io import resample
+
+        x = torch.from_numpy(resample(x.cpu().numpy(), sr, model_sr))
+    enhancer = Enhancer(model, atten_lim_db, channels=x.shape[0])
+    block = int(BLOCK_S * model_sr)
+    parts = [enhancer.process(x[:, i : i + block]) for i in range(0, x.shape[1], block)]
+    parts.append(enhancer.flush())
+    y = torch.cat(parts, dim=1)[:, enhancer.latency :]
+    if sr != model_sr:
+        from dfn4core.io import resample
+
+        y = torch.from_numpy(_fit(resample(y.numpy(), model_sr, sr), audio.shape[-1]))
+    y = y[0] if mono else y
+    return y.numpy() if is_numpy else y.to(torch.as_tensor(audio).device)
+
+
+def _check(x: Tensor, sr: int) -> None:
+    if x.dim() != 2:
+        raise AudioError(None, f"audio must be (samples,) or (channels, samples), got shape {tuple(x.shape)}")
+    if x.shape[1] == 0 or x.shape[0] == 0:
+        raise AudioError(None, "audio is empty")
+    if not isinstance(sr, (int, np.integer)) or sr <= 0:
+        raise AudioError(None, f"sample rate must be a positive integer, got {sr!r}")
+    if not torch.isfinite(x).all():
+        raise AudioError(None, "audio contains NaN or infinite samples")
+
+
+def _fit(x: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad the last axis to `length` (resampling can be off by a sample)."""
+    if x.shape[-1] >= length:
+        return x[..., :length]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])])

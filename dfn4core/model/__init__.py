@@ -1,0 +1,1 @@
+"""The DFN4 network, its layers, streaming state and checkpoints."""

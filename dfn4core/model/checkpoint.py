@@ -1,0 +1,120 @@
+"""Model checkpoints: `{format_version, model_config, state_dict}`, loaded without running code.
+
+`.safetensors` files keep the version and config as JSON metadata; any other name is a torch file
+read with `weights_only=True`. Compatibility fixes for older formats live in `_upgrade` only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dfn4core.config import ModelConfig
+from dfn4core.errors import CheckpointError, ConfigError
+from dfn4core.model.dfnet4 import DFN4
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "model_config", "state_dict")
+
+logger = logging.getLogger(__name__)
+
+
+def checkpoint_dict(model: DFN4) -> dict[str, Any]:
+    """The checkpoint payload of a model (weights on CPU)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return {"format_version": FORMAT_VERSION, "model_config": model.cfg.to_dict(), "state_dict": state}
+
+
+def save_model(model: DFN4, path: str | Path) -> Path:
+    """Write `model` to `path` atomically (temp file, then rename). Returns the path."""
+    path = Path(path)
+    payload = checkpoint_dict(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import save_file
+
+            meta = {"format_version": str(FORMAT_VERSION), "model_config": json.dumps(payload["model_config"])}
+            save_file(payload["state_dict"], tmp, metadata=meta)
+        else:
+            torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint file without building the model; raises CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file" if not path.exists() else "not a file")
+    try:
+        if path.suffix == ".safetensors":
+            ckpt = _read_safetensors(path)
+        else:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except Exception as err:  # torch and safetensors raise many types for a corrupt file
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(path, f"not a readable checkpoint ({reason[:200]})") from err
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
+        raise CheckpointError(path, f"not a dfn4 checkpoint (needs keys {', '.join(REQUIRED_KEYS)})")
+    return _upgrade(ckpt, path)
+
+
+def load_model(path: str | Path, device: torch.device | str | None = None) -> DFN4:
+    """Rebuild a DFN4 from a checkpoint written by `save_model` (or a training checkpoint).
+
+    Args:
+        path: checkpoint file.
+        device: where to put the model; CPU when None.
+    Returns:
+        The model in eval mode.
+    Raises:
+        CheckpointError: the file is missing, corrupt, from a newer dfn4, or its weights do not fit.
+    """
+    ckpt = read_checkpoint(path)
+    try:
+        cfg = ModelConfig.from_dict(ckpt["model_config"])
+    except (ConfigError, TypeError) as err:
+        raise CheckpointError(path, f"invalid model config ({err})") from err
+    model = DFN4(cfg)
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(path, f"weights do not match the stored config ({first})") from err
+    logger.debug("loaded %s (%d parameters)", path, sum(p.numel() for p in model.parameters()))
+    return model.to(device or "cpu").eval()
+
+
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    if "model_config" not in meta or "format_version" not in meta:
+        raise CheckpointError(path, "safetensors file without dfn4 metadata (format_version, model_config)")
+    return {"format_version": int(meta["format_version"]), "model_config": json.loads(meta["model_config"]), "state_dict": state}
+
+
+def _upgrade(ckpt: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Bring an older checkpoint to FORMAT_VERSION (there is only version 1 so far)."""
+    version = ckpt["format_version"]
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(path, f"invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(path, f"format_version {version} is newer than this dfn4 reads ({FORMAT_VERSION}); upgrade dfn4")
+    return ckpt

@@ -1,0 +1,125 @@
+"""Deep filtering: the DF decoder, the multi-resolution deep filter and its order predictor.
+
+Deep filtering replaces each low bin of output frame t by a complex FIR over the same bin of the
+frames t - (O - 1 - L) ... t + L (order O, lookahead L). The model emits the coefficients at step
+k = t + L, when frame t + L is the newest it has seen, so the filter's taps are the last O frames
+of the input up to step k: a ring buffer of the last max(O) - 1 spectra is all the state it needs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from dfn4core.config import ModelConfig
+from dfn4core.model.layers import GroupedLinear
+from dfn4core.model.mamba import SqueezedMamba
+from dfn4core.model.state import State, prefixed, sub
+
+
+def complex_mul(a: Tensor, b: Tensor) -> Tensor:
+    """a * b for complex numbers stored as a trailing dim of 2."""
+    re = a[..., 0] * b[..., 0] - a[..., 1] * b[..., 1]
+    im = a[..., 0] * b[..., 1] + a[..., 1] * b[..., 0]
+    return torch.stack((re, im), dim=-1)
+
+
+def deep_filter(taps: Tensor, coefs: Tensor) -> Tensor:
+    """The df() op: sum over the order axis of taps * coefs.
+
+    Shapes: taps and coefs (B, T, O, F, 2) -> (B, T, F, 2).
+    """
+    return complex_mul(taps, coefs).sum(2)
+
+
+def filter_taps(history: Tensor, steps: int, order: int) -> Tensor:
+    """The last `order` frames up to each step.
+
+    Shapes: history (B, R + T, F, 2) with R >= order - 1 frames before the T steps -> (B, T, O, F, 2).
+    """
+    start = history.shape[1] - steps - order + 1
+    return torch.stack([history[:, start + i : start + i + steps] for i in range(order)], dim=2)
+
+
+class DfDecoder(nn.Module):
+    """Predicts the complex DF coefficients of every order in `cfg.df_orders`.
+
+    Shapes: emb (B, T, D), df skip (B, C, T, F_df) -> list over orders of (B, T, O, F_df, 2).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.orders, self.nb_df, self.hidden = cfg.df_orders, cfg.dsp.nb_df, cfg.df_hidden
+        self.temporal = SqueezedMamba(
+            cfg.emb_dim,
+            cfg.emb_dim,
+            num_layers=cfg.df_dec_layers,
+            linear_groups=cfg.lin_groups,
+            d_state=cfg.d_state,
+            d_conv=cfg.d_conv,
+            expand=cfg.expand,
+            temporal=cfg.temporal,
+        )
+        self.fc = GroupedLinear(cfg.emb_dim, cfg.df_hidden * cfg.dsp.nb_df, _common_groups(cfg))
+        self.skip = nn.Conv2d(cfg.conv_ch, cfg.df_hidden, 1)
+        self.conv = nn.Conv2d(cfg.df_hidden, cfg.df_hidden, (1, 3), padding=(0, 1))
+        self.out = nn.Conv2d(cfg.df_hidden, 2 * sum(cfg.df_orders), 1)
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        return prefixed("temporal", self.temporal.init_state(batch, device, dtype))
+
+    def forward(self, emb: Tensor, df_skip: Tensor, state: State) -> tuple[list[Tensor], State]:
+        x, temporal_state = self.temporal(emb, sub(state, "temporal"))
+        b, t, _ = x.shape
+        x = self.fc(x).reshape(b, t, self.hidden, self.nb_df).permute(0, 2, 1, 3)
+        x = F.relu(self.conv(F.relu(x + self.skip(df_skip))))
+        coefs = torch.tanh(self.out(x)).reshape(b, sum(self.orders), 2, t, self.nb_df).permute(0, 3, 1, 4, 2)
+        return list(torch.split(coefs, self.orders, dim=2)), prefixed("temporal", temporal_state)
+
+
+class AdaptiveOrderPredictor(nn.Module):
+    """Per-frame weights over the DF orders from the embedding and the local SNR.
+
+    Learned base logits (zero at init, so all orders start equal) plus a small MLP whose last layer
+    starts at zero: the combination trains from the first step. Shapes: (B, T, D), (B, T) -> (B, T, K).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.lsnr_mid = 0.5 * (cfg.lsnr_min_db + cfg.lsnr_max_db)
+        self.lsnr_half = 0.5 * (cfg.lsnr_max_db - cfg.lsnr_min_db)
+        self.hidden = nn.Linear(cfg.emb_dim + 1, cfg.order_hidden)
+        self.logits = nn.Linear(cfg.order_hidden, len(cfg.df_orders))
+        nn.init.zeros_(self.logits.weight)
+        nn.init.zeros_(self.logits.bias)
+        self.base = nn.Parameter(torch.zeros(len(cfg.df_orders)))
+
+    def forward(self, emb: Tensor, lsnr_db: Tensor) -> Tensor:
+        lsnr = ((lsnr_db - self.lsnr_mid) / self.lsnr_half).unsqueeze(-1)
+        x = F.relu(self.hidden(torch.cat((emb, lsnr), dim=-1)))
+        return torch.softmax(self.logits(x) + self.base, dim=-1)
+
+
+class MultiResolutionDF(nn.Module):
+    """Deep filtering at several orders, combined with per-frame weights.
+
+    Shapes: history (B, R + T, F_df, 2), coefs list of (B, T, O, F_df, 2), weights (B, T, K)
+    -> (B, T, F_df, 2).
+    """
+
+    def __init__(self, orders: tuple[int, ...]):
+        super().__init__()
+        self.orders = orders
+
+    def forward(self, history: Tensor, coefs: list[Tensor], weights: Tensor) -> Tensor:
+        steps = weights.shape[1]
+        out = torch.zeros_like(history[:, :steps])
+        for k, (order, coef) in enumerate(zip(self.orders, coefs)):
+            out = out + deep_filter(filter_taps(history, steps, order), coef) * weights[:, :, k, None, None]
+        return out
+
+
+def _common_groups(cfg: ModelConfig) -> int:
+    """lin_groups if it divides the DF decoder's output width, else 1."""
+    return cfg.lin_groups if (cfg.df_hidden * cfg.dsp.nb_df) % cfg.lin_groups == 0 else 1

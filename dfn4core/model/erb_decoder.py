@@ -1,0 +1,53 @@
+"""ERB-gain decoder: a temporal block, then a U-Net over ERB bands mirroring the ERB encoder."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from dfn4core.config import ModelConfig
+from dfn4core.model.encoder import Skips
+from dfn4core.model.layers import ConvBlock, ConvTransposeBlock
+from dfn4core.model.mamba import SqueezedMamba
+from dfn4core.model.state import State, prefixed, sub
+
+
+class ErbDecoder(nn.Module):
+    """Predicts one gain in [0, 1] per ERB band and frame.
+
+    Shapes: emb (B, T, D) with Skips -> gains (B, T, E). State: the temporal block's.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c, e = cfg.conv_ch, cfg.dsp.nb_erb
+        self.conv_ch, self.quarter = c, e // 4
+        self.temporal = SqueezedMamba(
+            cfg.emb_dim,
+            cfg.emb_dim,
+            output_size=c * e // 4,
+            num_layers=cfg.erb_dec_layers,
+            linear_groups=cfg.lin_groups,
+            d_state=cfg.d_state,
+            d_conv=cfg.d_conv,
+            expand=cfg.expand,
+            temporal=cfg.temporal,
+        )
+        self.path3, self.path2, self.path1, self.path0 = (nn.Conv2d(c, c, 1) for _ in range(4))
+        self.up3 = ConvBlock(c, c, (1, 3))
+        self.up2 = ConvTransposeBlock(c, c)
+        self.up1 = ConvTransposeBlock(c, c)
+        self.out = nn.Conv2d(c, 1, (1, 3), padding=(0, 1))
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        return prefixed("temporal", self.temporal.init_state(batch, device, dtype))
+
+    def forward(self, emb: Tensor, skips: Skips, state: State) -> tuple[Tensor, State]:
+        x, temporal_state = self.temporal(emb, sub(state, "temporal"))
+        b, t, _ = x.shape
+        x = x.reshape(b, t, self.conv_ch, self.quarter).permute(0, 2, 1, 3)  # B, C, T, E/4
+        x, _ = self.up3(x + self.path3(skips.erb3), {})
+        x = self.up2(x + self.path2(skips.erb2))
+        x = self.up1(x + self.path1(skips.erb1))
+        gains = torch.sigmoid(self.out(x + self.path0(skips.erb0)))
+        return gains.squeeze(1), prefixed("temporal", temporal_state)

@@ -1,0 +1,126 @@
+"""The hybrid encoder: spectral, waveform and phase views of each frame, fused by attention.
+
+CrossDomainAttention treats the three views of one frame as three tokens; attention never looks
+across frames, so the fusion is causal and costs the same per frame in streaming and offline.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from dfn4core.config import ModelConfig
+from dfn4core.model.encoder import LocalSnrHead, Skips, SpectralEncoder
+from dfn4core.model.layers import ConvBlock, GroupedLinear
+from dfn4core.model.mamba import SqueezedMamba
+from dfn4core.model.state import State, prefixed, sub
+
+WAVE_LOG_FLOOR = 1e-4
+
+
+class WaveformEncoder(nn.Module):
+    """Learned causal analysis of the raw frame (the last fft_size samples, nothing ahead).
+
+    A strided filterbank (kernel K, hop K/2), log-magnitude compression, one strided conv, then a
+    grouped linear layer. Shapes: frames (B, T, N) -> (B, T, D).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        k, ch = cfg.wave_kernel, cfg.wave_ch
+        self.filterbank = nn.Conv1d(1, ch, k, stride=k // 2, bias=False)
+        self.conv = nn.Conv1d(ch, ch, 3, stride=2)
+        positions = ((cfg.dsp.fft_size - k) // (k // 2) + 1 - 3) // 2 + 1
+        self.fc = GroupedLinear(ch * positions, cfg.emb_dim, cfg.lin_groups)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        b, t, n = frames.shape
+        x = self.filterbank(frames.reshape(b * t, 1, n))
+        x = F.relu(self.conv(torch.log(x.abs() + WAVE_LOG_FLOOR)))
+        return F.relu(self.fc(x.reshape(b, t, -1)))
+
+
+class PhaseEncoder(nn.Module):
+    """Encodes the phase-derivative features of the low bins.
+
+    Shapes: phase (B, 4, T, F_df) -> (B, T, D). Frequency-only convs: no state.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c = cfg.conv_ch // 2
+        self.conv0 = ConvBlock(4, c, (1, 3), fstride=2)
+        self.conv1 = ConvBlock(c, c, (1, 3), fstride=2)
+        self.fc = GroupedLinear(c * cfg.dsp.nb_df // 4, cfg.emb_dim, cfg.lin_groups)
+
+    def forward(self, phase: Tensor) -> Tensor:
+        x, _ = self.conv0(phase, {})
+        x, _ = self.conv1(x, {})
+        b, c, t, f = x.shape
+        return F.relu(self.fc(x.permute(0, 2, 1, 3).reshape(b, t, c * f)))
+
+
+class CrossDomainAttention(nn.Module):
+    """Self-attention across the domain tokens of each frame, added back to the spectral view.
+
+    Shapes: tokens (B, T, K, D) with K domains (spectral first) -> (B, T, D).
+    """
+
+    def __init__(self, emb_dim: int, attn_dim: int, heads: int, n_domains: int):
+        super().__init__()
+        self.heads = heads
+        self.proj_in = nn.Parameter(torch.empty(n_domains, emb_dim, attn_dim))
+        nn.init.normal_(self.proj_in, std=emb_dim**-0.5)
+        self.domain = nn.Parameter(torch.zeros(n_domains, attn_dim))
+        self.qkv = nn.Linear(attn_dim, 3 * attn_dim)
+        self.out = nn.Linear(n_domains * attn_dim, emb_dim)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        b, t, k, _ = tokens.shape
+        x = torch.einsum("btkd,kda->btka", tokens, self.proj_in) + self.domain
+        q, key, v = self.qkv(x).reshape(b, t, k, 3, self.heads, -1).unbind(3)  # B, T, K, H, A/H
+        scores = torch.einsum("btqhc,btkhc->bthqk", q, key) * q.shape[-1] ** -0.5
+        mixed = torch.einsum("bthqk,btkhc->btqhc", scores.softmax(-1), v).reshape(b, t, k, -1)
+        return tokens[:, :, 0] + self.out((mixed + x).reshape(b, t, -1))
+
+
+class HybridEncoder(nn.Module):
+    """Spectral + waveform + phase encoders, CrossDomainAttention, SqueezedMamba and the LSNR head.
+
+    Shapes: erb (B, 1, T, E), df (B, 2, T, F_df), phase (B, 4, T, F_df), frames (B, T, N)
+    -> emb (B, T, D), lsnr (B, T), Skips.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.spectral = SpectralEncoder(cfg)
+        self.waveform = WaveformEncoder(cfg)
+        self.phase = PhaseEncoder(cfg)
+        self.attention = CrossDomainAttention(cfg.emb_dim, cfg.attn_dim, cfg.attn_heads, n_domains=3)
+        self.temporal = SqueezedMamba(
+            cfg.emb_dim,
+            cfg.emb_dim,
+            num_layers=cfg.enc_layers,
+            linear_groups=cfg.lin_groups,
+            d_state=cfg.d_state,
+            d_conv=cfg.d_conv,
+            expand=cfg.expand,
+            temporal=cfg.temporal,
+        )
+        self.lsnr = LocalSnrHead(cfg)
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        return {
+            **prefixed("spectral", self.spectral.init_state(batch, device, dtype)),
+            **prefixed("temporal", self.temporal.init_state(batch, device, dtype)),
+        }
+
+    def forward(
+        self, erb: Tensor, df: Tensor, phase: Tensor, frames: Tensor, state: State
+    ) -> tuple[Tensor, Tensor, Skips, State]:
+        erb_emb, df_emb, skips, spectral_state = self.spectral(erb, df, sub(state, "spectral"))
+        tokens = torch.stack((erb_emb + df_emb, self.waveform(frames), self.phase(phase)), dim=2)
+        emb, temporal_state = self.temporal(self.attention(tokens), sub(state, "temporal"))
+        new_state = {**prefixed("spectral", spectral_state), **prefixed("temporal", temporal_state)}
+        return emb, self.lsnr(emb), skips, new_state

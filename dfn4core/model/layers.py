@@ -1,0 +1,115 @@
+"""Leaf layers with plain arguments: GroupedLinear, CausalConv2d (streamable), ConvBlock, RMSNorm."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from dfn4core.model.state import State
+
+
+class GroupedLinear(nn.Module):
+    """A linear layer split into `groups` independent blocks over the last dimension.
+
+    Shapes: (..., input_size) -> (..., output_size).
+    """
+
+    def __init__(self, input_size: int, output_size: int, groups: int = 1, bias: bool = True):
+        super().__init__()
+        if input_size % groups or output_size % groups:
+            raise ValueError(f"sizes {input_size}, {output_size} must divide by groups={groups}")
+        self.groups = groups
+        self.weight = nn.Parameter(torch.empty(groups, input_size // groups, output_size // groups))
+        self.bias = nn.Parameter(torch.zeros(output_size)) if bias else None
+        bound = (input_size // groups) ** -0.5
+        nn.init.uniform_(self.weight, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.groups, self.weight.shape[1]).transpose(0, 1)  # G, N, I/G
+        y = torch.bmm(x, self.weight).transpose(0, 1).reshape(*lead, -1)
+        return y if self.bias is None else y + self.bias
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm over the last dimension (written out so it exports to any ONNX opset)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class CausalConv2d(nn.Module):
+    """2-D conv over (time, freq), causal in time; its time buffer is carried as state.
+
+    Shapes: x (B, C_in, T, F) -> (B, C_out, T, ceil(F / fstride)); state "buf" (B, C_in, kt - 1, F).
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: tuple[int, int] = (1, 3),
+        fstride: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.in_ch, self.kt = in_ch, kernel[0]
+        self.conv = nn.Conv2d(
+            in_ch, out_ch, kernel, stride=(1, fstride), padding=(0, kernel[1] // 2), groups=groups, bias=bias
+        )
+
+    def init_state(self, batch: int, n_freqs: int, device=None, dtype=None) -> State:
+        if self.kt == 1:
+            return {}
+        return {"buf": torch.zeros(batch, self.in_ch, self.kt - 1, n_freqs, device=device, dtype=dtype)}
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        if self.kt == 1:
+            return self.conv(x), {}
+        x = torch.cat((state["buf"], x), dim=2)
+        return self.conv(x), {"buf": x[:, :, -(self.kt - 1) :]}
+
+
+class ConvBlock(nn.Module):
+    """CausalConv2d (separable when it pays off), BatchNorm and ReLU: DFN3's Conv2dNormAct.
+
+    A conv with more than one input channel and a kernel wider than 1 is split into a depthwise conv
+    followed by a 1x1 conv, as DFN3 does, which saves most of the MACs.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: tuple[int, int] = (1, 3), fstride: int = 1):
+        super().__init__()
+        separable = in_ch > 1 and kernel[0] * kernel[1] > 1 and out_ch % in_ch == 0
+        self.conv = CausalConv2d(in_ch, out_ch if not separable else in_ch, kernel, fstride, groups=in_ch if separable else 1, bias=False)
+        self.point = nn.Conv2d(in_ch, out_ch, 1, bias=False) if separable else nn.Identity()
+        self.norm = nn.BatchNorm2d(out_ch)
+
+    def init_state(self, batch: int, n_freqs: int, device=None, dtype=None) -> State:
+        return self.conv.init_state(batch, n_freqs, device, dtype)
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = self.conv(x, state)
+        return F.relu(self.norm(self.point(y))), state
+
+
+class ConvTransposeBlock(nn.Module):
+    """Frequency upsampling by 2 (transposed conv over freq only), BatchNorm and ReLU.
+
+    Shapes: (B, C_in, T, F) -> (B, C_out, T, 2F). No time kernel, hence no state.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(in_ch, in_ch, (1, 4), stride=(1, 2), padding=(0, 1), groups=in_ch, bias=False)
+        self.point = nn.Conv2d(in_ch, out_ch, 1, bias=False)
+        self.norm = nn.BatchNorm2d(out_ch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.norm(self.point(self.conv(x))))
