@@ -1,0 +1,56 @@
+"""Options shared by dfn4 commands, and the device and thread set-up they imply.
+
+Nothing here imports torch at module level, so `dfn4 --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Device(str, Enum):
+    """Where the model runs; auto = cuda, else mps, else cpu."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+DeviceOpt = Annotated[
+    Device, typer.Option("--device", case_sensitive=False, help="auto = cuda if available, else mps, else cpu.")
+]
+ThreadsOpt = Annotated[
+    Optional[int], typer.Option("--threads", min=1, show_default="torch's choice", help="CPU threads for torch.")
+]
+ModelOpt = Annotated[
+    Optional[Path],
+    typer.Option("--model", "-m", exists=True, dir_okay=False, help="Model checkpoint (.pt) to use."),
+]
+
+
+def resolve_device(device: Device) -> torch.device:
+    """Turns --device into a torch device, refusing one this machine lacks (exit code 2)."""
+    import torch
+
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if device is Device.auto:
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (device is Device.cuda and not cuda) or (device is Device.mps and not mps):
+        raise typer.BadParameter(f"{device.value} is not available on this machine", param_hint="--device")
+    return torch.device(device.value)
+
+
+def set_threads(threads: int | None) -> None:
+    """Applies --threads to torch's intra-op thread pool."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)

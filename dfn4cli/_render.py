@@ -1,0 +1,68 @@
+"""Rich rendering shared by commands: a progress bar per file with its real-time factor, and a summary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from dfn4core.io import AudioInfo
+    from dfn4core.pipeline import FileFailure, FileResult
+
+
+class FileProgress:
+    """Progress bars for a batch of files; hand its methods to enhance_files as callbacks."""
+
+    def __init__(self, console: Console):
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("RTF {task.fields[rtf]}"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._task: TaskID | None = None
+        self._start, self._sr = 0.0, 1
+
+    def __enter__(self) -> FileProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def on_file_start(self, path: Path, info: AudioInfo) -> None:
+        self._task = self.progress.add_task(escape(str(path)), total=info.frames, rtf="-")
+        self._start, self._sr = time.perf_counter(), info.sr
+
+    def on_progress(self, done: int, total: int) -> None:
+        if self._task is not None and done > 0:
+            rtf = (time.perf_counter() - self._start) / (done / self._sr)
+            self.progress.update(self._task, completed=done, total=total, rtf=f"{rtf:.3f}")
+
+    def on_file_end(self, result: FileResult | FileFailure) -> None:
+        if self._task is not None and hasattr(result, "reason"):
+            self.progress.update(self._task, description=f"[red]{escape(str(result.in_path))} (failed)")
+        self._task = None
+
+
+def summary_table(results: Sequence[FileResult | FileFailure]) -> Table:
+    """One row per file: name, duration, real-time factor, status."""
+    table = Table(title="dfn4 enhance")
+    for name, justify in (("file", "left"), ("duration", "right"), ("RTF", "right"), ("status", "left")):
+        table.add_column(name, justify=justify)
+    for r in results:
+        if hasattr(r, "reason"):
+            table.add_row(escape(str(r.in_path)), "-", "-", "[red]failed")
+        else:
+            status = f"[green]ok[/] -> {escape(str(r.out_path))}"
+            table.add_row(escape(str(r.in_path)), f"{r.duration_s:.2f} s", f"{r.rtf:.3f}", status)
+    return table

@@ -1,0 +1,52 @@
+"""`dfn4 enhance`: enhance audio files or folders of them, in constant memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from dfn4cli._options import Device, DeviceOpt, ModelOpt, ThreadsOpt, resolve_device, set_threads
+from dfn4cli._render import FileProgress, summary_table
+
+
+def enhance(
+    inputs: Annotated[list[Path], typer.Argument(exists=True, metavar="INPUT", help="Audio files or folders.")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", file_okay=False, help="Folder for the outputs.")],
+    model: ModelOpt = None,
+    atten_lim_db: Annotated[Optional[float], typer.Option(min=0, help="Cap on noise reduction in dB.")] = None,
+    sr: Annotated[Optional[int], typer.Option(min=1, show_default="input's", help="Output sample rate in Hz.")] = None,
+    device: DeviceOpt = Device.auto,
+    threads: ThreadsOpt = None,
+    suffix: Annotated[str, typer.Option(help="Added to each output file's stem.")] = "",
+    overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs.")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")] = False,
+) -> None:
+    """Enhance audio files (any rate or channel count) and write them to OUT_DIR, aligned with the input."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if model is None:
+        err.print("[bold red]error:[/] a model checkpoint is needed: pass --model PATH (no default model ships yet)")
+        raise typer.Exit(2)
+    torch_device = resolve_device(device)
+    set_threads(threads)
+    from dfn4core import load_model, pipeline
+
+    pairs = pipeline.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive)
+    if not pairs:
+        err.print("[bold red]error:[/] no audio files to enhance")
+        raise typer.Exit(1)
+    net = load_model(model, device=torch_device)
+    with FileProgress(err) as bars:
+        results = pipeline.enhance_files(
+            net, pairs, on_file_start=bars.on_file_start, on_progress=bars.on_progress,
+            on_file_end=bars.on_file_end, sr_out=sr, atten_lim_db=atten_lim_db, overwrite=overwrite,
+        )  # fmt: skip
+    Console(soft_wrap=True).print(summary_table(results))
+    failed = [r for r in results if isinstance(r, pipeline.FileFailure)]
+    for f in failed:
+        err.print(f"[bold red]error:[/] {escape(str(f.in_path))}: {escape(f.reason)}")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,88 @@
+"""The `dfn4` Typer app: global options, logging set-up, and library errors as one red line.
+
+Commands import dfn4core (and torch) inside their bodies, so `dfn4 --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from dfn4cli import enhance
+
+LOGGERS = ("dfn4core", "dfn4cli")
+
+
+class _Dfn4Group(TyperGroup):
+    """Turns a Dfn4Error raised by any command into `error: ...` and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            from dfn4core.errors import Dfn4Error
+
+            if not isinstance(err, Dfn4Error):
+                raise
+            console = Console(stderr=True)
+            if ctx.params.get("debug"):
+                console.print_exception()
+            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Dfn4Group,
+    name="dfn4",
+    help="DeepFilterNet4: real-time full-band (48 kHz) speech enhancement.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("enhance", no_args_is_help=True)(enhance.enhance)
+
+
+def _version() -> str:
+    try:
+        return version("dfn4")
+    except PackageNotFoundError:  # a source checkout: ask the library itself
+        from dfn4core import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dfn4 {_version()}")
+        raise typer.Exit()
+
+
+def setup_logging(debug: bool) -> None:
+    """Logs dfn4 messages to stderr through Rich: WARNING by default, DEBUG with --debug."""
+    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=debug, markup=False)
+    handler.set_name("dfn4cli")
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if h.get_name() == "dfn4cli"]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug/--no-debug", help="Debug logging and full tracebacks.")] = False,
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """DeepFilterNet4: real-time full-band (48 kHz) speech enhancement."""
+    setup_logging(debug)

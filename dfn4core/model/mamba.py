@@ -1,0 +1,400 @@
+"""Mamba selective state-space blocks: Mamba, MambaBlock, GRUBlock and SqueezedMamba.
+
+The reference scan (a plain loop over time) is the ground truth; `step` is the streaming update.
+Measured (torch 2.13 CPU, 1 thread, d_model 256, T 1000, batch 1, no grad): block 36 ms with the reference scan, 52-76 ms chunked, GRU 36 ms; so "auto" picks chunked only off the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from dfn4core.errors import ConfigError
+from dfn4core.model.layers import GroupedLinear, RMSNorm
+from dfn4core.model.state import State, prefixed, sub
+
+logger = logging.getLogger(__name__)
+
+SCAN_PATHS = ("auto", "reference", "chunked", "kernel")
+CHUNK_FRAMES = 32  # chunk length of the two-level scan
+SCAN_BLOCK_FRAMES = 64  # frames discretised at once by the reference path
+AUTO_CHUNKED_MIN_FRAMES = 256  # "auto" considers the chunked scan from this many frames on
+
+
+def _discretize(dt: Tensor, a: Tensor, b: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """Zero-order-hold decay exp(dt*A) and input dt*B*u; shapes (..., Di), (Di, N), (..., N) -> (..., Di, N)."""
+    return torch.exp(dt.unsqueeze(-1) * a), (dt * u).unsqueeze(-1) * b.unsqueeze(-2)
+
+
+def reference_scan(decay: Tensor, inp: Tensor, c: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+    """Sequential selective scan h_t = decay_t * h_{t-1} + inp_t, y_t = C_t . h_t (the ground truth).
+
+    Args: decay exp(dt * A), inp dt * B * x and readout c per frame; h the state before the first frame.
+    Returns: y and the state after the last frame.
+
+    Shapes:
+        decay, inp: (B, T, Di, N); c: (B, T, N); h: (B, Di, N) -> y (B, T, Di), h (B, Di, N).
+    """
+    ys = []
+    # Unbind once: indexing the time axis inside the loop measured 4x slower.
+    for decay_t, inp_t, c_t in zip(decay.unbind(1), inp.unbind(1), c.unbind(1)):
+        h = torch.addcmul(inp_t, decay_t, h)
+        ys.append(torch.matmul(h, c_t.unsqueeze(-1)))
+    return torch.stack(ys, dim=1).squeeze(-1), h
+
+
+def _chunk_loop(decay: list[Tensor], inp: list[Tensor], h: Tensor, c: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
+    """The recurrence over the frames of every chunk at once; readouts when `c` is given."""
+    ys = []
+    for i, (decay_l, inp_l) in enumerate(zip(decay, inp)):
+        h = torch.addcmul(inp_l, decay_l, h)
+        if c is not None:
+            ys.append(torch.matmul(h, c[i].unsqueeze(-1)))
+    return h, ys
+
+
+def chunked_scan(decay: Tensor, inp: Tensor, c: Tensor, h: Tensor, chunk: int = CHUNK_FRAMES) -> tuple[Tensor, Tensor]:
+    """Exact two-level scan: within chunks in parallel, then across chunks; same contract as `reference_scan`.
+
+    Pass 1 runs every chunk from a zero state to get its local final state and total decay; pass 2
+    carries the true start state across chunks (T / chunk steps); pass 3 reruns every chunk from its
+    start state and reads out y. Frames padded to a multiple of `chunk` have dt = 0 (decay 1, input 0),
+    so the final state is exact. All products of decays stay in [0, 1]: no log-space cumsum, no overflow.
+    """
+    batch, frames, d_inner, d_state = decay.shape
+    n_chunks = -(-frames // chunk)
+    pad = n_chunks * chunk - frames
+    decay = F.pad(decay, (0, 0, 0, 0, 0, pad), value=1.0).view(batch, n_chunks, chunk, d_inner, d_state)
+    inp = F.pad(inp, (0, 0, 0, 0, 0, pad)).view(batch, n_chunks, chunk, d_inner, d_state)
+    c = F.pad(c, (0, 0, 0, pad)).view(batch, n_chunks, chunk, d_state)
+    decays, inps, cs = decay.unbind(2), inp.unbind(2), c.unbind(2)  # each (B, n_chunks, Di, N)
+
+    local, _ = _chunk_loop(decays[1:], inps[1:], inps[0], None)
+    total_decay = decay.prod(dim=2)
+    starts = [h]
+    for decay_c, local_c in zip(total_decay.unbind(1), local.unbind(1)):
+        starts.append(torch.addcmul(local_c, decay_c, starts[-1]))
+    _, ys = _chunk_loop(decays, inps, torch.stack(starts[:-1], dim=1), cs)
+    y = torch.stack(ys, dim=2).reshape(batch, n_chunks * chunk, d_inner)
+    return y[:, :frames], starts[-1]
+
+
+def _import_kernels() -> tuple:
+    """mamba_ssm's selective_scan_fn and causal_conv1d_fn (None when causal-conv1d is missing)."""
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+    try:
+        from causal_conv1d import causal_conv1d_fn
+    except ImportError:
+        causal_conv1d_fn = None
+    return selective_scan_fn, causal_conv1d_fn
+
+
+class Mamba(nn.Module):
+    """Selective SSM block with the parameter names and shapes of `mamba_ssm.Mamba` (v1).
+
+    Args:
+        d_model: input and output width D.
+        d_state: SSM state size N.
+        d_conv: kernel size of the causal depthwise conv.
+        expand: inner width Di = expand * d_model.
+        dt_rank: rank of the dt projection; "auto" is ceil(d_model / 16).
+        dt_min, dt_max, dt_init_floor: range of the initial dt (log-uniform), as in mamba_ssm.
+        conv_bias: whether the conv has a bias.
+        bias: whether in_proj and out_proj have biases.
+        scan: default scan path, one of "auto", "reference", "chunked", "kernel".
+    """
+
+    def __init__(
+        self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank: int | str = "auto",
+        dt_min: float = 0.001, dt_max: float = 0.1, dt_init_floor: float = 1e-4,
+        conv_bias: bool = True, bias: bool = False, scan: str = "auto",
+    ):  # fmt: skip
+        super().__init__()
+        _check_scan(scan)
+        self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
+        self.d_inner = expand * d_model
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
+        self.scan = scan
+        self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=bias)
+        self.conv1d = nn.Conv1d(
+            self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1, bias=conv_bias
+        )
+        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
+        a = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(self.d_inner, 1)
+        self.A_log = nn.Parameter(torch.log(a))
+        self.D = nn.Parameter(torch.ones(self.d_inner))
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias)
+        self._init_dt(dt_min, dt_max, dt_init_floor)
+        self._logged_paths: set[str] = set()
+        self._kernels: tuple | None = None
+
+    def _init_dt(self, dt_min: float, dt_max: float, dt_init_floor: float) -> None:
+        """mamba_ssm's init: uniform dt_proj weight, bias = softplus^-1 of a log-uniform dt."""
+        std = self.dt_rank**-0.5
+        nn.init.uniform_(self.dt_proj.weight, -std, std)
+        log_dt = torch.rand(self.d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        dt = torch.exp(log_dt).clamp(min=dt_init_floor)
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        """Zero state: "conv" (B, Di, d_conv - 1), the last conv inputs; "ssm" (B, Di, N)."""
+        return {
+            "conv": torch.zeros(batch, self.d_inner, self.d_conv - 1, device=device, dtype=dtype),
+            "ssm": torch.zeros(batch, self.d_inner, self.d_state, device=device, dtype=dtype),
+        }
+
+    def forward(self, x: Tensor, state: State | None = None, scan: str | None = None) -> tuple[Tensor, State]:
+        """Run the block over T frames, starting from `state` (zeros when None).
+
+        Args:
+            x: input frames.
+            state: from `init_state` or a previous call; None means the zero state.
+            scan: scan path for this call; None uses the constructor's.
+
+        Returns:
+            The output frames and the state after the last frame.
+
+        Shapes:
+            x: (B, T, D) -> y: (B, T, D).
+        """
+        path = self._resolve_scan(scan or self.scan, x, state)
+        u, z = self.in_proj(x).chunk(2, dim=-1)
+        if path == "kernel":
+            y, new_state = self._kernel_forward(u, z)
+        else:
+            if state is None:
+                state = self.init_state(x.shape[0], x.device, x.dtype)
+            u, conv = self._conv(u, state["conv"])
+            u = F.silu(u)
+            y, ssm = self._scan(u, state["ssm"], path)
+            y, new_state = self._gate(y, u, z), {"conv": conv, "ssm": ssm}
+        return self.out_proj(y), new_state
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One frame of the recurrence (streaming); equals `forward` frame by frame.
+
+        Shapes:
+            x: (B, D) -> y: (B, D).
+        """
+        u, z = self.in_proj(x).chunk(2, dim=-1)
+        window = torch.cat((state["conv"], u.unsqueeze(-1)), dim=-1)  # B, Di, d_conv
+        u = (window * self.conv1d.weight.squeeze(1)).sum(-1)
+        if self.conv1d.bias is not None:
+            u = u + self.conv1d.bias
+        u = F.silu(u)
+        dt, b, c = self._ssm_params(u)
+        decay, inp = _discretize(dt, -torch.exp(self.A_log), b, u)
+        h = torch.addcmul(inp, decay, state["ssm"])
+        y = torch.matmul(h, c.unsqueeze(-1)).squeeze(-1)
+        return self.out_proj(self._gate(y, u, z)), {"conv": window[..., 1:], "ssm": h}
+
+    def _conv(self, u: Tensor, buf: Tensor) -> tuple[Tensor, Tensor]:
+        """Causal depthwise conv continuing from `buf`: (B, T, Di) -> (B, T, Di), new buffer."""
+        frames = u.shape[1]
+        u = torch.cat((buf, u.transpose(1, 2)), dim=-1)  # B, Di, d_conv - 1 + T
+        y = F.conv1d(u, self.conv1d.weight, self.conv1d.bias, groups=self.d_inner)
+        return y.transpose(1, 2), u[..., frames:]
+
+    def _ssm_params(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """dt (..., Di), B and C (..., N) from the conv output u (..., Di)."""
+        dt, b, c = self.x_proj(u).split((self.dt_rank, self.d_state, self.d_state), dim=-1)
+        return F.softplus(self.dt_proj(dt)), b, c
+
+    def _scan(self, u: Tensor, h: Tensor, path: str) -> tuple[Tensor, Tensor]:
+        """Selective scan of u (B, T, Di) from state h (B, Di, N), without the D skip and the gate."""
+        dt, b, c = self._ssm_params(u)
+        a = -torch.exp(self.A_log)
+        if path == "chunked":
+            return chunked_scan(*_discretize(dt, a, b, u), c, h)
+        # Discretising per block bounds memory and halved the time (no page faults on huge tensors).
+        ys = []
+        for dt_k, u_k, b_k, c_k in zip(*(t.split(SCAN_BLOCK_FRAMES, dim=1) for t in (dt, u, b, c))):
+            y_k, h = reference_scan(*_discretize(dt_k, a, b_k, u_k), c_k, h)
+            ys.append(y_k)
+        return torch.cat(ys, dim=1), h
+
+    def _gate(self, y: Tensor, u: Tensor, z: Tensor) -> Tensor:
+        return (y + u * self.D) * F.silu(z)
+
+    def _resolve_scan(self, scan: str, x: Tensor, state: State | None) -> str:
+        """The path this call runs ("auto" resolved); logs each path once per instance."""
+        _check_scan(scan)
+        if scan == "kernel":
+            self._require_kernel(x, state)
+        elif scan == "auto":
+            if x.is_cuda and state is None and self._load_kernels() is not None:
+                scan = "kernel"
+            elif x.device.type != "cpu" and x.shape[1] >= AUTO_CHUNKED_MIN_FRAMES and not torch.is_grad_enabled():
+                scan = "chunked"  # ~10x fewer kernel launches (not measured on a GPU); slower on the CPU
+            else:
+                scan = "reference"
+        if scan not in self._logged_paths:
+            self._logged_paths.add(scan)
+            logger.info("Mamba scan path: %s", scan)
+        return scan
+
+    def _load_kernels(self) -> tuple | None:
+        """The mamba_ssm kernels, or None when not installed (tried once per instance)."""
+        if self._kernels is None:
+            try:
+                self._kernels = _import_kernels()
+            except ImportError as err:
+                self._kernels = ()
+                logger.info("mamba_ssm kernels unavailable: %s", err)
+        return self._kernels or None
+
+    def _require_kernel(self, x: Tensor, state: State | None) -> None:
+        if not x.is_cuda:
+            raise ConfigError(f"scan='kernel' needs CUDA tensors, got device {x.device}")
+        if self._load_kernels() is None:
+            raise ConfigError("scan='kernel' needs the optional mamba-ssm package (pip install 'dfn4[cuda]')")
+        if state is not None and any(bool(t.any()) for t in state.values()):
+            raise ConfigError("scan='kernel' starts from the zero state only; use 'reference' or 'chunked'")
+
+    def _kernel_forward(self, u: Tensor, z: Tensor) -> tuple[Tensor, State]:
+        """mamba_ssm's fused selective scan from the zero state: (B, T, Di) x 2 -> (B, T, Di), state."""
+        selective_scan_fn, causal_conv1d_fn = self._load_kernels()
+        frames = u.shape[1]
+        buf = torch.zeros(u.shape[0], self.d_inner, self.d_conv - 1, device=u.device, dtype=u.dtype)
+        if causal_conv1d_fn is None:
+            u, conv = self._conv(u, buf)
+            u = F.silu(u)
+        else:
+            conv = torch.cat((buf, u.transpose(1, 2)), dim=-1)[..., frames:]
+            weight = self.conv1d.weight.squeeze(1)
+            u = causal_conv1d_fn(_channels_first(u), weight, self.conv1d.bias, activation="silu")
+            u = u.transpose(1, 2)
+        dt, b, c = self.x_proj(u).split((self.dt_rank, self.d_state, self.d_state), dim=-1)
+        y, ssm = selective_scan_fn(
+            _channels_first(u), _channels_first(dt @ self.dt_proj.weight.t()), -torch.exp(self.A_log.float()),
+            _channels_first(b), _channels_first(c), self.D.float(), z=_channels_first(z),
+            delta_bias=self.dt_proj.bias.float(), delta_softplus=True, return_last_state=True,
+        )  # fmt: skip
+        return y.transpose(1, 2), {"conv": conv, "ssm": ssm.to(u.dtype)}
+
+
+def _channels_first(x: Tensor) -> Tensor:
+    return x.transpose(1, 2).contiguous()  # (B, T, C) -> (B, C, T), the layout of the CUDA kernels
+
+
+def _check_scan(scan: str) -> None:
+    if scan not in SCAN_PATHS:
+        raise ConfigError(f"unknown scan path {scan!r}; expected one of {SCAN_PATHS}")
+
+
+class MambaBlock(nn.Module):
+    """Pre-RMSNorm residual Mamba block: x + Mamba(norm(x)); names `norm`, `mixer` as mamba_ssm's Block.
+
+    Shapes:
+        x: (B, T, D) -> (B, T, D); `step`: (B, D) -> (B, D).
+    """
+
+    def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, scan: str = "auto"):
+        super().__init__()
+        self.norm = RMSNorm(d_model)
+        self.mixer = Mamba(d_model, d_state=d_state, d_conv=d_conv, expand=expand, scan=scan)
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        return self.mixer.init_state(batch, device, dtype)
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        y, state = self.mixer(self.norm(x), state)
+        return x + y, state
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = self.mixer.step(self.norm(x), state)
+        return x + y, state
+
+
+class GRUBlock(nn.Module):
+    """Pre-RMSNorm residual GRU block with MambaBlock's API; state "h" (B, D), batch first.
+
+    Shapes:
+        x: (B, T, D) -> (B, T, D); `step`: (B, D) -> (B, D).
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.d_model = d_model
+        self.norm = RMSNorm(d_model)
+        self.gru = nn.GRU(d_model, d_model, batch_first=True)
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        return {"h": torch.zeros(batch, self.d_model, device=device, dtype=dtype)}
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        h = None if state is None else state["h"].unsqueeze(0).contiguous()
+        y, h = self.gru(self.norm(x), h)
+        return x + y, {"h": h.squeeze(0)}
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = self.forward(x.unsqueeze(1), state)
+        return y.squeeze(1), state
+
+
+class SqueezedMamba(nn.Module):
+    """Grouped linear in, residual Mamba (or GRU) blocks, optional grouped linear out: SqueezedGRU_S's successor.
+
+    Args:
+        input_size: input width I.
+        hidden_size: width of the temporal blocks.
+        output_size: output width O; None keeps hidden_size and skips the output layer.
+        num_layers: number of blocks, named `layers.0`, `layers.1`, ...
+        linear_groups: groups of the grouped linear layers.
+        d_state, d_conv, expand: Mamba settings.
+        temporal: "mamba" or "gru".
+        skip: add the input to the output (needs I == O).
+        scan: scan path of the Mamba blocks.
+
+    Shapes:
+        x: (B, T, I) -> (B, T, O); `step`: (B, I) -> (B, O).
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, output_size: int | None = None, num_layers: int = 1,
+        linear_groups: int = 8, d_state: int = 16, d_conv: int = 4, expand: int = 2,
+        temporal: str = "mamba", skip: bool = False, scan: str = "auto",
+    ):  # fmt: skip
+        super().__init__()
+        if temporal not in ("mamba", "gru"):
+            raise ConfigError(f"temporal must be 'mamba' or 'gru', got {temporal!r}")
+        out_dim = hidden_size if output_size is None else output_size
+        if skip and out_dim != input_size:
+            raise ConfigError(f"skip needs input_size == output size, got {input_size} and {out_dim}")
+        self.skip = skip
+        self.linear_in = GroupedLinear(input_size, hidden_size, linear_groups)
+        self.layers = nn.ModuleList(
+            MambaBlock(hidden_size, d_state, d_conv, expand, scan=scan) if temporal == "mamba" else GRUBlock(hidden_size)
+            for _ in range(num_layers)
+        )
+        self.linear_out = None if output_size is None else GroupedLinear(hidden_size, output_size, linear_groups)
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        state: State = {}
+        for i, layer in enumerate(self.layers):
+            state.update(prefixed(f"layers.{i}", layer.init_state(batch, device, dtype)))
+        return state
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        return self._run(x, state, step=False)
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        return self._run(x, state, step=True)
+
+    def _run(self, x: Tensor, state: State | None, step: bool) -> tuple[Tensor, State]:
+        y = F.relu(self.linear_in(x))
+        new_state: State = {}
+        for i, layer in enumerate(self.layers):
+            layer_state = None if state is None else sub(state, f"layers.{i}")
+            y, layer_state = layer.step(y, layer_state) if step else layer(y, layer_state)
+            new_state.update(prefixed(f"layers.{i}", layer_state))
+        if self.linear_out is not None:
+            y = F.relu(self.linear_out(y))
+        return (y + x if self.skip else y), new_state

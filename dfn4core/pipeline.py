@@ -1,0 +1,321 @@
+"""File-level enhancement in constant memory: plan output paths, stream each file through the model.
+
+Each file goes block by block: read -> resample to the model rate -> Enhancer -> resample to the
+output rate -> write, so an hour-long file needs no more memory than a ten-second one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dfn4core.enhance import Enhancer
+from dfn4core.errors import AudioError, ConfigError, Dfn4Error
+from dfn4core.io import (
+    AUDIO_EXTENSIONS,
+    AudioInfo,
+    AudioWriter,
+    StreamResampler,
+    audio_info,
+    iter_blocks,
+    output_format,
+)
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One enhanced file.
+
+    Args:
+        in_path: the noisy input.
+        out_path: the enhanced output as written.
+        duration_s: length of the audio in seconds.
+        seconds_taken: wall-clock time to enhance it.
+        rtf: real-time factor, seconds_taken / duration_s (below 1 is faster than real time).
+    """
+
+    in_path: Path
+    out_path: Path
+    duration_s: float
+    seconds_taken: float
+    rtf: float
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """One file that could not be enhanced; `reason` is one line."""
+
+    in_path: Path
+    out_path: Path
+    reason: str
+
+
+def out_frames(frames: int, sr_in: int, sr_out: int) -> int:
+    """Length at sr_out of `frames` samples at sr_in: frames * sr_out / sr_in rounded half up."""
+    return (2 * frames * sr_out + sr_in) // (2 * sr_in)
+
+
+def _check_output(in_path: Path, out_path: Path, overwrite: bool) -> None:
+    same = out_path.resolve() == in_path.resolve() or (out_path.exists() and os.path.samefile(in_path, out_path))
+    if same:
+        raise AudioError(out_path, "is the input file; an input is never overwritten")
+    if out_path.is_dir():
+        raise AudioError(out_path, "is a folder")
+    if out_path.exists() and not overwrite:
+        raise AudioError(out_path, "exists (use --overwrite)")
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+class _Chain:
+    """Per-file streaming stages: resample in, enhance (dropping its latency), resample out."""
+
+    def __init__(self, model: torch.nn.Module, channels: int, sr_in: int, sr_out: int, atten_lim_db: float | None):
+        sr_model = model.cfg.dsp.sr
+        self.channels = channels
+        self.resample_in = StreamResampler(sr_in, sr_model, channels) if sr_in != sr_model else None
+        self.resample_out = StreamResampler(sr_model, sr_out, channels) if sr_out != sr_model else None
+        self.enhancer = Enhancer(model, atten_lim_db=atten_lim_db, channels=channels)
+        self.to_drop = self.enhancer.latency
+        self.device = _model_device(model)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        x = self.resample_in.process(block) if self.resample_in else block
+        y = self._enhance(self.enhancer.process(self._tensor(x)))
+        return self.resample_out.process(y) if self.resample_out else y
+
+    def flush(self) -> np.ndarray:
+        parts = []
+        if self.resample_in is not None:
+            parts.append(self._enhance(self.enhancer.process(self._tensor(self.resample_in.flush()))))
+        parts.append(self._enhance(self.enhancer.flush()))
+        y = np.concatenate(parts, axis=1)
+        if self.resample_out is None:
+            return y
+        return np.concatenate([self.resample_out.process(y), self.resample_out.flush()], axis=1)
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+
+    def _enhance(self, y: torch.Tensor) -> np.ndarray:
+        out = y.detach().to("cpu", torch.float32).numpy()
+        drop = min(self.to_drop, out.shape[1])
+        self.to_drop -= drop
+        return out[:, drop:]
+
+
+class _LengthKeeper:
+    """Writes exactly out_frames(frames_in) samples: holds back any excess, pads the end."""
+
+    def __init__(self, writer: AudioWriter, sr_in: int, sr_out: int):
+        self.writer, self.sr_in, self.sr_out = writer, sr_in, sr_out
+        self.pending = np.zeros((writer.channels, 0), np.float32)
+
+    def write(self, y: np.ndarray, frames_in: int, final: bool = False) -> None:
+        limit = out_frames(frames_in, self.sr_in, self.sr_out)
+        buf = np.concatenate([self.pending, y], axis=1) if self.pending.shape[1] else y
+        n = max(0, min(limit - self.writer.frames, buf.shape[1]))
+        self.writer.write(buf[:, :n])
+        self.pending = buf[:, n:]
+        if final and self.writer.frames < limit:
+            self.writer.write(np.zeros((self.writer.channels, limit - self.writer.frames), np.float32))
+
+
+def enhance_file(
+    model: torch.nn.Module,
+    in_path: str | Path,
+    out_path: str | Path,
+    *,
+    sr_out: int | None = None,
+    atten_lim_db: float | None = None,
+    overwrite: bool = False,
+    block_s: float = 10.0,
+    on_progress: ProgressFn | None = None,
+) -> FileResult:
+    """Enhances one audio file in constant memory; the output lines up with the input.
+
+    Every channel is enhanced (channels run as a batch). The output keeps the input's container
+    and encoding where libsndfile can write them (else WAV, and the output gets a ".wav" suffix),
+    and is written atomically: on any error nothing is left at `out_path`.
+
+    Args:
+        model: a DFN4 in eval mode; audio follows its device.
+        in_path: noisy audio file, any rate and channel count libsndfile reads.
+        out_path: where to write the enhanced audio.
+        sr_out: output rate in Hz; None = the input's rate.
+        atten_lim_db: limit of the noise attenuation in dB; None = no limit.
+        overwrite: replace an existing `out_path` (never the input itself).
+        block_s: seconds of input read per block.
+        on_progress: called with (done_frames, total_frames) of the input after each block.
+
+    Returns:
+        The paths, duration and real-time factor.
+
+    Raises:
+        AudioError: unreadable or non-finite input, `out_path` is the input or exists without
+            `overwrite`, or the output cannot be written.
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    if block_s <= 0:
+        raise ConfigError(f"block_s must be positive, got {block_s}")
+    if sr_out is not None and sr_out <= 0:
+        raise ConfigError(f"sr_out must be a positive rate in Hz, got {sr_out}")
+    if atten_lim_db is not None and atten_lim_db < 0:
+        raise ConfigError(f"atten_lim_db must be >= 0, got {atten_lim_db}")
+    info = audio_info(in_path)
+    sr_out = sr_out or info.sr
+    fmt, subtype = output_format(info, sr_out, info.channels)
+    if fmt != info.format:
+        out_path = out_path.with_suffix(".wav")
+    _check_output(in_path, out_path, overwrite)
+    logger.debug("%s: %s -> %s %s/%s %d Hz", in_path, info, out_path, fmt, subtype, sr_out)
+    start = time.perf_counter()
+    with AudioWriter(out_path, sr_out, info.channels, fmt, subtype) as writer, torch.no_grad():
+        frames_in = _stream(model, in_path, info, writer, sr_out, atten_lim_db, block_s, on_progress)
+    seconds_taken = time.perf_counter() - start
+    duration_s = frames_in / info.sr
+    return FileResult(in_path, out_path, duration_s, seconds_taken, seconds_taken / max(duration_s, 1e-9))
+
+
+def _stream(
+    model: torch.nn.Module,
+    in_path: Path,
+    info: AudioInfo,
+    writer: AudioWriter,
+    sr_out: int,
+    atten_lim_db: float | None,
+    block_s: float,
+    on_progress: ProgressFn | None,
+) -> int:
+    chain = _Chain(model, info.channels, info.sr, sr_out, atten_lim_db)
+    keeper = _LengthKeeper(writer, info.sr, sr_out)
+    frames_in = 0
+    for block in iter_blocks(in_path, max(1, round(block_s * info.sr))):
+        frames_in += block.shape[1]
+        keeper.write(_finite(chain.process(block), in_path), frames_in)
+        if on_progress is not None:
+            on_progress(frames_in, max(frames_in, info.frames))
+    keeper.write(_finite(chain.flush(), in_path), frames_in, final=True)
+    if frames_in != info.frames:
+        logger.warning("%s: header says %d frames, read %d", in_path, info.frames, frames_in)
+    return frames_in
+
+
+def _finite(y: np.ndarray, in_path: Path) -> np.ndarray:
+    if not np.isfinite(y).all():
+        raise AudioError(in_path, "enhancement produced NaN or infinite samples")
+    return y
+
+
+def _audio_files(folder: Path, recursive: bool, skip: Path) -> list[Path]:
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files = []
+    for f in found:
+        rel = f.relative_to(folder).parts
+        hidden = any(part.startswith(".") for part in rel)
+        if hidden or not f.is_file() or f.suffix.lower().lstrip(".") not in AUDIO_EXTENSIONS:
+            continue
+        if skip in f.resolve().parents:
+            continue  # earlier outputs inside the input folder are not inputs
+        files.append(f)
+    return sorted(files)
+
+
+def plan_outputs(
+    inputs: Sequence[str | Path], out_dir: str | Path, *, suffix: str = "", recursive: bool = False
+) -> list[tuple[Path, Path]]:
+    """Pairs each input file with its output path.
+
+    Folders are expanded to the audio files in them (by extension, hidden files skipped), in all
+    subfolders if `recursive`, keeping the relative subfolders under `out_dir`. Files given
+    explicitly are used whatever their extension.
+
+    Args:
+        inputs: files and folders.
+        out_dir: folder for the outputs.
+        suffix: added to each output's stem ("a.wav" -> "a{suffix}.wav").
+        recursive: descend into subfolders of folder inputs.
+
+    Returns:
+        (input, output) pairs, in the order given, each folder's files sorted.
+
+    Raises:
+        AudioError: an input does not exist, or two inputs map to one output.
+    """
+    out_dir = Path(out_dir)
+    pairs: list[tuple[Path, Path]] = []
+    for inp in map(Path, inputs):
+        if inp.is_dir():
+            files = _audio_files(inp, recursive, out_dir.resolve())
+            if not files:
+                logger.warning("%s: no audio files found", inp)
+            for f in files:
+                pairs.append((f, out_dir / f.relative_to(inp).parent / f"{f.stem}{suffix}{f.suffix}"))
+        elif inp.exists():
+            pairs.append((inp, out_dir / f"{inp.stem}{suffix}{inp.suffix}"))
+        else:
+            raise AudioError(inp, "no such file or folder")
+    seen: dict[Path, Path] = {}
+    for inp, out in pairs:
+        if out in seen:
+            raise AudioError(out, f"would be written twice, from {seen[out]} and {inp}")
+        seen[out] = inp
+    return pairs
+
+
+def enhance_files(
+    model: torch.nn.Module,
+    pairs: Iterable[tuple[Path, Path]],
+    *,
+    on_file_start: Callable[[Path, AudioInfo], None] | None = None,
+    on_progress: ProgressFn | None = None,
+    on_file_end: Callable[[FileResult | FileFailure], None] | None = None,
+    **opts: Any,
+) -> list[FileResult | FileFailure]:
+    """Enhances many files; a failure is recorded and never stops the others.
+
+    Args:
+        model: a DFN4 in eval mode.
+        pairs: (input, output) paths, e.g. from plan_outputs.
+        on_file_start: called with (input, its AudioInfo) before a readable file is enhanced.
+        on_progress: called with (done_frames, total_frames) of the current file.
+        on_file_end: called with each file's result or failure.
+        **opts: keyword options of enhance_file (sr_out, atten_lim_db, overwrite, block_s).
+
+    Returns:
+        One FileResult or FileFailure per pair, in order.
+    """
+    results: list[FileResult | FileFailure] = []
+    for in_path, out_path in pairs:
+        try:
+            info = audio_info(in_path)
+            if on_file_start is not None:
+                on_file_start(in_path, info)
+            result: FileResult | FileFailure = enhance_file(model, in_path, out_path, on_progress=on_progress, **opts)
+        except Dfn4Error as err:
+            reason = err.reason if isinstance(err, AudioError) and err.path == Path(in_path) else str(err)
+            result = FileFailure(in_path, out_path, reason)
+        except (RuntimeError, OSError, ValueError, MemoryError) as err:
+            logger.debug("%s failed", in_path, exc_info=True)
+            result = FileFailure(in_path, out_path, f"unexpected error: {type(err).__name__}: {err}")
+        if isinstance(result, FileFailure):
+            logger.info("%s: failed: %s", result.in_path, result.reason)
+        if on_file_end is not None:
+            on_file_end(result)
+        results.append(result)
+    return results

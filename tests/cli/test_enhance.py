@@ -1,0 +1,143 @@
+"""`dfn4 enhance` and the app around it: help, errors, argument passing, a real run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import dfn4core
+from dfn4cli.main import app
+from dfn4core import DFN4, ModelConfig, save_model
+from dfn4core import pipeline
+from dfn4core.errors import CheckpointError
+from dfn4core.io import audio_info, write_audio
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    return save_model(DFN4(ModelConfig.tiny()).eval(), tmp_path_factory.mktemp("ckpt") / "tiny.pt")
+
+
+def cli_args(inp: Path, out_dir: Path, model: Path) -> list[str]:
+    return ["enhance", str(inp), "-o", str(out_dir), "--model", str(model), "--device", "cpu"]
+
+
+def tone(frames: int, sr: int) -> np.ndarray:
+    return (0.3 * np.sin(2 * np.pi * 220 * np.arange(frames) / sr)).astype(np.float32)
+
+
+def test_help_lists_commands_and_options():
+    top = runner.invoke(app, ["--help"])
+    assert top.exit_code == 0 and "enhance" in top.output and "--debug" in top.output
+    sub = runner.invoke(app, ["enhance", "--help"])
+    assert sub.exit_code == 0
+    for opt in ("--model", "--atten-lim-db", "--sr", "--device", "--threads", "--suffix", "--overwrite", "--recursive"):
+        assert opt in sub.output
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from dfn4cli.main import app; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("dfn4 ")
+
+
+def test_missing_model_says_a_checkpoint_is_needed(tmp_path):
+    write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
+    result = runner.invoke(app, ["enhance", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    needed = "error: a model checkpoint is needed: pass --model PATH (no default model ships yet)"
+    assert result.stderr.strip() == needed
+
+
+def test_options_reach_the_library(tmp_path, monkeypatch):
+    write_audio(tmp_path / "in" / "a.wav", tone(1600, 16000), 16000)
+    (tmp_path / "m.pt").touch()
+    loaded, calls, threads = [], [], []
+    model = torch.nn.Linear(1, 1)
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
+    monkeypatch.setattr(dfn4core, "load_model", lambda path, device=None: loaded.append((path, device)) or model)
+
+    def fake_enhance_files(net, pairs, **kwargs):
+        calls.append((net, pairs, kwargs))
+        return [pipeline.FileResult(i, o, 0.1, 0.01, 0.1) for i, o in pairs]
+
+    monkeypatch.setattr(pipeline, "enhance_files", fake_enhance_files)
+    opts = "--atten-lim-db 12 --sr 22050 --device cpu --threads 1 --suffix _x --overwrite".split()
+    result = runner.invoke(app, [*cli_args(tmp_path / "in", tmp_path / "out", tmp_path / "m.pt"), *opts])
+    assert result.exit_code == 0, result.output
+    assert loaded == [(tmp_path / "m.pt", torch.device("cpu"))] and threads == [1]
+    net, pairs, kwargs = calls[0]
+    assert net is model and pairs == [(tmp_path / "in" / "a.wav", tmp_path / "out" / "a_x.wav")]
+    assert {k: kwargs[k] for k in ("sr_out", "atten_lim_db", "overwrite")} == {
+        "sr_out": 22050,
+        "atten_lim_db": 12.0,
+        "overwrite": True,
+    }
+    assert all(callable(kwargs[k]) for k in ("on_file_start", "on_progress", "on_file_end"))
+
+
+def test_library_error_is_one_line_and_exit_1(tmp_path, monkeypatch):
+    write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
+    (tmp_path / "m.pt").touch()
+
+    def broken(path, device=None):
+        raise CheckpointError(path, "not a dfn4 checkpoint")
+
+    monkeypatch.setattr(dfn4core, "load_model", broken)
+    args = [*cli_args(tmp_path / "a.wav", tmp_path / "out", tmp_path / "m.pt"), "--device", "cpu"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and result.stderr.strip() == f"error: {tmp_path / 'm.pt'}: not a dfn4 checkpoint"
+    debug = runner.invoke(app, ["--debug", *args])
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr and "not a dfn4 checkpoint" in debug.stderr
+
+
+def test_folder_with_a_corrupt_file(tmp_path, tiny_ckpt):
+    src = tmp_path / "noisy"
+    write_audio(src / "a.wav", tone(8000, 16000), 16000)
+    write_audio(src / "sub" / "c.flac", np.stack([tone(4410, 44100)] * 2), 44100)
+    (src / "b.wav").write_bytes(b"RIFF" + b"\x00" * 100)
+    args = [*cli_args(src, tmp_path / "clean", tiny_ckpt), "--recursive"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    failures = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(failures) == 1 and failures[0].startswith(f"error: {src / 'b.wav'}: not an audio file or corrupt (")
+    assert audio_info(tmp_path / "clean" / "a.wav").frames == 8000
+    stereo = audio_info(tmp_path / "clean" / "sub" / "c.flac")
+    assert (stereo.frames, stereo.channels, stereo.sr) == (4410, 2, 44100)
+    assert not (tmp_path / "clean" / "b.wav").exists()
+    assert "failed" in result.stdout and "ok" in result.stdout
+
+
+def test_existing_output_is_a_failure_without_overwrite(tmp_path, tiny_ckpt):
+    write_audio(tmp_path / "a.wav", tone(4800, 48000), 48000)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.wav").write_bytes(b"keep me")
+    args = cli_args(tmp_path / "a.wav", tmp_path / "out", tiny_ckpt)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "exists (use --overwrite)" in result.stderr
+    assert (tmp_path / "out" / "a.wav").read_bytes() == b"keep me"
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+    assert audio_info(tmp_path / "out" / "a.wav").frames == 4800
+
+
+def test_real_noisy_recording(tmp_path, tiny_ckpt, real_dir):
+    noisy = real_dir / "noisy_snr0.wav"  # skipped by the real_dir fixture when ../shared/data/real is absent
+    result = runner.invoke(app, cli_args(noisy, tmp_path, tiny_ckpt))
+    assert result.exit_code == 0, result.output
+    out, inp = audio_info(tmp_path / "noisy_snr0.wav"), audio_info(noisy)
+    assert (out.frames, out.sr, out.channels, out.subtype) == (inp.frames, inp.sr, inp.channels, inp.subtype)

@@ -1,0 +1,45 @@
+"""Shared pytest fixtures: seeds, the tiny model, generated signals and the real recordings."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dfn4core import DFN4, ModelConfig
+
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same random state."""
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def tiny_model() -> DFN4:
+    return DFN4(ModelConfig.tiny()).eval()
+
+
+@pytest.fixture
+def noisy_48k() -> torch.Tensor:
+    """0.5 s of a harmonic tone plus white noise, (1, N) at 48 kHz."""
+    t = torch.arange(24_000) / 48_000
+    tone = sum(0.1 / k * torch.sin(2 * torch.pi * 180 * k * t) for k in range(1, 6))
+    return (tone + 0.03 * torch.randn_like(t))[None].float()
+
+
+@pytest.fixture
+def real_dir() -> Path:
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real recordings not present at {REAL_DATA}")
+    return REAL_DATA
+
+
+def make_noisy(seconds: float, sr: int = 48_000, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """A (channels, N) float32 test signal: harmonic tone plus white noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    tone = sum(0.1 / k * np.sin(2 * np.pi * 180 * k * t) for k in range(1, 6))
+    return (tone + 0.03 * rng.standard_normal((channels, t.size))).astype(np.float32)

@@ -1,0 +1,72 @@
+import math
+
+import torch
+
+from dfn4core.config import DspConfig
+from dfn4core.dsp.features import Features, ema
+from dfn4core.dsp.stft import Stft
+
+
+def _spec(x: torch.Tensor) -> torch.Tensor:
+    stft = Stft()
+    spec, _, _ = stft.analysis(x, torch.zeros(x.shape[0], 480))
+    return spec
+
+
+def test_ema_matches_recursion_across_blocks():
+    x, state, alpha = torch.randn(2, 300, 5), torch.randn(2, 5), 0.97
+    out, last = ema(x, state, alpha)
+    m, ref = state, []
+    for t in range(300):
+        m = alpha * m + (1 - alpha) * x[:, t]
+        ref.append(m)
+    torch.testing.assert_close(out, torch.stack(ref, 1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(last, ref[-1], atol=1e-5, rtol=0)
+
+
+def test_frame_by_frame_equals_whole():
+    feats = Features(DspConfig())
+    spec = _spec(0.1 * torch.randn(2, 480 * 150))
+    whole = feats(spec, feats.init_state(2))
+    state, parts = feats.init_state(2), []
+    for t in range(spec.shape[1]):
+        *out, state = feats(spec[:, t : t + 1], state)
+        parts.append(out)
+    for i in range(3):
+        torch.testing.assert_close(torch.cat([p[i] for p in parts], dim=2), whole[i], atol=1e-5, rtol=0)
+    for name in state:
+        torch.testing.assert_close(state[name], whole[3][name], atol=1e-4, rtol=1e-5)
+
+
+def test_shapes_and_ranges():
+    feats = Features(DspConfig())
+    erb, df, phase, _ = feats(_spec(0.1 * torch.randn(1, 480 * 20)), feats.init_state(1))
+    assert erb.shape == (1, 1, 20, 32) and df.shape == (1, 2, 20, 96) and phase.shape == (1, 4, 20, 96)
+    # Each phase feature is a unit phasor (cos, sin) wherever the signal has energy.
+    norms = torch.stack((phase[:, 0] ** 2 + phase[:, 1] ** 2, phase[:, 2] ** 2 + phase[:, 3] ** 2))[:, :, 1:]
+    assert norms.max() <= 1 + 1e-5
+    assert ((norms - 1).abs() < 1e-3).float().mean() > 0.99
+
+
+def test_erb_feature_is_level_invariant_after_the_mean_settles():
+    feats = Features(DspConfig())
+    x = 0.1 * torch.randn(1, 480 * 1500)
+    quiet, *_ = feats(_spec(x), feats.init_state(1))
+    loud, *_ = feats(_spec(10 * x), feats.init_state(1))
+    # 20 dB louder shifts the dB power by 20 dB; the running mean removes it with tau = 1 s.
+    torch.testing.assert_close(loud[..., -50:, :], quiet[..., -50:, :], atol=1e-3, rtol=0)
+
+
+def test_instantaneous_frequency_of_a_bin_centred_sine_is_zero_phase():
+    feats = Features(DspConfig())
+    k = 20
+    x = torch.sin(2 * math.pi * k * 50 * torch.arange(480 * 10) / 48_000)[None]
+    _, _, phase, _ = feats(_spec(x), feats.init_state(1))
+    # After demodulation a sine on bin k advances by exactly the bin's own phase step: IF = (1, 0).
+    torch.testing.assert_close(phase[0, :2, 3:, k], torch.tensor([[1.0], [0.0]]).expand(2, 7), atol=1e-4, rtol=0)
+
+
+def test_silence_gives_finite_features():
+    feats = Features(DspConfig())
+    out = feats(_spec(torch.zeros(1, 480 * 5)), feats.init_state(1))
+    assert all(torch.isfinite(t).all() for t in out[:3])

@@ -1,0 +1,50 @@
+import torch
+
+from dfn4core import ModelConfig
+from dfn4core.model.deep_filter import AdaptiveOrderPredictor, MultiResolutionDF, complex_mul, deep_filter, filter_taps
+
+
+def test_complex_mul_matches_torch_complex():
+    a, b = torch.randn(5, 7, 2), torch.randn(5, 7, 2)
+    expected = torch.view_as_real(torch.view_as_complex(a) * torch.view_as_complex(b))
+    torch.testing.assert_close(complex_mul(a, b), expected)
+
+
+def test_deep_filter_is_a_complex_fir_over_past_frames():
+    steps, order, past = 6, 3, 4
+    history = torch.randn(1, past + steps, 5, 2)
+    coefs = torch.randn(1, steps, order, 5, 2)
+    out = deep_filter(filter_taps(history, steps, order), coefs)
+    h, c = torch.view_as_complex(history), torch.view_as_complex(coefs)
+    for t in range(steps):
+        newest = past + t
+        expected = sum(c[0, t, i] * h[0, newest - order + 1 + i] for i in range(order))
+        torch.testing.assert_close(torch.view_as_complex(out[0, t].contiguous()), expected)
+
+
+def test_multi_resolution_df_weights_the_orders():
+    history = torch.randn(2, 6 + 4, 8, 2)
+    coefs = [torch.randn(2, 4, 3, 8, 2), torch.randn(2, 4, 5, 8, 2)]
+    only_first = torch.tensor([1.0, 0.0]).expand(2, 4, 2)
+    mrdf = MultiResolutionDF((3, 5))
+    torch.testing.assert_close(mrdf(history, coefs, only_first), deep_filter(filter_taps(history, 4, 3), coefs[0]))
+    half = torch.full((2, 4, 2), 0.5)
+    expected = 0.5 * deep_filter(filter_taps(history, 4, 3), coefs[0]) + 0.5 * deep_filter(filter_taps(history, 4, 5), coefs[1])
+    torch.testing.assert_close(mrdf(history, coefs, half), expected)
+
+
+def test_order_predictor_starts_uniform_and_learns_from_lsnr():
+    cfg = ModelConfig.tiny()
+    predictor = AdaptiveOrderPredictor(cfg)
+    emb, lsnr = torch.randn(2, 5, cfg.emb_dim), torch.linspace(-15, 35, 10).reshape(2, 5)
+    weights = predictor(emb, lsnr)
+    torch.testing.assert_close(weights, torch.full_like(weights, 1 / len(cfg.df_orders)))
+    # Train it to prefer the long filter at low SNR and the short one at high SNR.
+    opt = torch.optim.Adam(predictor.parameters(), lr=0.05)
+    target = (lsnr < 10).long()
+    for _ in range(150):
+        loss = torch.nn.functional.nll_loss(predictor(emb, lsnr).log().flatten(0, 1), target.flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert (predictor(emb, lsnr).argmax(-1) == target).all()

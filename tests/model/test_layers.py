@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from dfn4core.model.layers import CausalConv2d, GroupedLinear, RMSNorm
+from dfn4core.model.state import StreamState, prefixed, sub
+
+
+def test_grouped_linear_equals_block_diagonal_linear():
+    layer = GroupedLinear(12, 8, groups=4)
+    weight = torch.block_diag(*layer.weight)  # (12, 8)
+    x = torch.randn(3, 5, 12)
+    torch.testing.assert_close(layer(x), x @ weight + layer.bias)
+    with pytest.raises(ValueError, match="groups"):
+        GroupedLinear(10, 8, groups=4)
+
+
+def test_rms_norm_gives_unit_rms():
+    y = RMSNorm(16)(3 * torch.randn(4, 16))
+    torch.testing.assert_close(y.pow(2).mean(-1), torch.ones(4), atol=1e-3, rtol=0)
+
+
+def test_causal_conv_frame_by_frame_equals_whole_and_ignores_the_future():
+    conv = CausalConv2d(2, 3, (3, 3))
+    x = torch.randn(1, 2, 9, 8)
+    whole, _ = conv(x, conv.init_state(1, 8))
+    state, outs = conv.init_state(1, 8), []
+    for t in range(9):
+        y, state = conv(x[:, :, t : t + 1], state)
+        outs.append(y)
+    torch.testing.assert_close(torch.cat(outs, 2), whole)
+    changed = x.clone()
+    changed[:, :, 6:] += 1.0
+    y, _ = conv(changed, conv.init_state(1, 8))
+    torch.testing.assert_close(y[:, :, :6], whole[:, :, :6])  # frames before 6 never see frame 6
+
+
+def test_stream_state_flatten_round_trip():
+    state = StreamState({"a.x": torch.zeros(2, 3), "b": torch.ones(2)})
+    again = StreamState.unflatten(state.names(), state.flatten())
+    assert again.names() == ["a.x", "b"] and torch.equal(again.tensors["b"], torch.ones(2))
+    assert state.clone().to(dtype=torch.float64).tensors["b"].dtype == torch.float64
+    assert sub(prefixed("p", {"q": torch.zeros(1)}), "p").keys() == {"q"}
+    with pytest.raises(ValueError):
+        StreamState.unflatten(["a"], [])

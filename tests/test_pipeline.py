@@ -1,0 +1,225 @@
+"""File-level enhancement: output planning, length and rate, alignment, safety of inputs and outputs."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from dfn4core import pipeline
+from dfn4core.errors import AudioError, ConfigError
+from dfn4core.io import audio_info, read_audio, resample, write_audio
+from dfn4core.pipeline import FileFailure, FileResult, enhance_file, enhance_files, out_frames, plan_outputs
+
+
+def speechy(channels: int, frames: int, sr: int, seed: int = 0) -> np.ndarray:
+    """Tones plus noise, different per channel; enough structure to see misalignment."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames) / sr
+    f0 = rng.uniform(150, 400, size=(channels, 1))
+    x = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.standard_normal((channels, frames))
+    return x.astype(np.float32)
+
+
+class DelayLine:
+    """Stands in for Enhancer: returns its input `latency` samples late, so the pipeline must give the input back."""
+
+    latency = 1920
+
+    def __init__(self, model, atten_lim_db=None, channels=1):
+        self.buf = torch.zeros(channels, self.latency)
+
+    def process(self, chunk):
+        x = torch.cat([self.buf, torch.as_tensor(chunk)], dim=1)
+        out, self.buf = x[:, : x.shape[1] - self.latency], x[:, x.shape[1] - self.latency :]
+        return out
+
+    def flush(self):
+        out, self.buf = self.buf, torch.zeros_like(self.buf)
+        return out
+
+
+class NanMaker(DelayLine):
+    """An Enhancer gone wrong: its output holds NaN."""
+
+    def process(self, chunk):
+        return torch.full_like(super().process(chunk), float("nan"))
+
+
+@pytest.fixture
+def identity_model(monkeypatch):
+    monkeypatch.setattr(pipeline, "Enhancer", DelayLine)
+    model = torch.nn.Linear(1, 1)
+    model.cfg = SimpleNamespace(dsp=SimpleNamespace(sr=48000))
+    return model
+
+
+def test_plan_outputs_recursion_and_suffix(tmp_path):
+    src = tmp_path / "in"
+    for rel in ["a.wav", "b.flac", "notes.txt", ".hidden.wav", "sub/c.wav", "sub/deep/d.ogg"]:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).touch()
+    out = tmp_path / "out"
+    flat = plan_outputs([src], out, suffix="_enh")
+    assert flat == [(src / "a.wav", out / "a_enh.wav"), (src / "b.flac", out / "b_enh.flac")]
+    deep = plan_outputs([src], out, recursive=True)
+    assert [o.relative_to(out).as_posix() for _, o in deep] == ["a.wav", "b.flac", "sub/c.wav", "sub/deep/d.ogg"]
+    single = plan_outputs([src / "notes.txt", src / "sub" / "c.wav"], out)
+    assert single == [(src / "notes.txt", out / "notes.txt"), (src / "sub" / "c.wav", out / "c.wav")]
+
+
+def test_plan_outputs_skips_earlier_outputs_and_refuses_clashes(tmp_path):
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "a.wav").touch()
+    (tmp_path / "clean" / "a.wav").touch()
+    planned = plan_outputs([tmp_path], tmp_path / "clean", recursive=True)
+    assert planned == [(tmp_path / "a.wav", tmp_path / "clean" / "a.wav")]
+    with pytest.raises(AudioError, match="no such file or folder") as err:
+        plan_outputs([tmp_path / "missing.wav"], tmp_path / "out")
+    assert err.value.path == tmp_path / "missing.wav"
+    with pytest.raises(AudioError, match="written twice"):
+        plan_outputs([tmp_path / "a.wav", tmp_path / "clean" / "a.wav"], tmp_path / "out")
+
+
+@pytest.mark.parametrize("sr, channels", [(8000, 1), (16000, 1), (48000, 1), (192000, 1), (48000, 8)])
+def test_output_has_input_length_rate_and_format(tiny_model, tmp_path, sr, channels):
+    frames = int(0.3 * sr) + 7
+    write_audio(tmp_path / "in.flac", speechy(channels, frames, sr), sr)
+    result = enhance_file(tiny_model, tmp_path / "in.flac", tmp_path / "out.flac")
+    info = audio_info(tmp_path / "out.flac")
+    assert (info.sr, info.channels, info.frames, info.format, info.subtype) == (sr, channels, frames, "FLAC", "PCM_16")
+    assert isinstance(result, FileResult) and result.duration_s == pytest.approx(frames / sr) and result.rtf > 0
+    assert np.isfinite(read_audio(tmp_path / "out.flac")[0]).all()
+
+
+@pytest.mark.parametrize("sr_in, sr_out", [(16000, 48000), (44100, 8000), (48000, 22050)])
+def test_sr_out_sets_rate_and_keeps_duration(tiny_model, tmp_path, sr_in, sr_out):
+    frames = int(0.25 * sr_in) + 3
+    write_audio(tmp_path / "in.wav", speechy(2, frames, sr_in), sr_in)
+    enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "out.wav", sr_out=sr_out)
+    info = audio_info(tmp_path / "out.wav")
+    assert info.sr == sr_out and info.frames == out_frames(frames, sr_in, sr_out) == round(frames * sr_out / sr_in)
+
+
+@pytest.mark.parametrize("sr", [48000, 16000])
+def test_output_lines_up_with_input(identity_model, tmp_path, sr):
+    x = speechy(2, sr + 123, sr)
+    write_audio(tmp_path / "in.wav", x, sr, subtype="FLOAT")
+    enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav", block_s=0.07)
+    y, _ = read_audio(tmp_path / "out.wav")
+    assert y.shape == x.shape
+    if sr == 48000:
+        np.testing.assert_array_equal(y, x)
+    else:  # resampled to 48 kHz and back: what one-shot resampling there and back gives
+        np.testing.assert_allclose(y, resample(resample(x, sr, 48000), 48000, sr), atol=1e-5)
+
+
+def test_block_size_does_not_change_output(tiny_model, tmp_path):
+    write_audio(tmp_path / "in.wav", speechy(1, 24000, 16000), 16000, subtype="FLOAT")
+    enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "a.wav", block_s=10.0)
+    enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "b.wav", block_s=0.13)
+    np.testing.assert_allclose(read_audio(tmp_path / "b.wav")[0], read_audio(tmp_path / "a.wav")[0], atol=1e-5)
+
+
+def test_silence_gives_near_silence(tiny_model, tmp_path):
+    write_audio(tmp_path / "in.wav", np.zeros((2, 24000), np.float32), 48000, subtype="FLOAT")
+    enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "out.wav")
+    y, _ = read_audio(tmp_path / "out.wav")
+    assert y.shape == (2, 24000) and np.abs(y).max() < 1e-3
+
+
+def test_nan_input_fails_and_writes_nothing(tiny_model, tmp_path):
+    x = speechy(1, 16000, 16000)
+    x[0, 9000] = np.nan
+    sf.write(tmp_path / "nan.wav", x.T, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN or infinite") as err:
+        enhance_file(tiny_model, tmp_path / "nan.wav", tmp_path / "out" / "nan.wav", block_s=0.1)
+    assert err.value.path == tmp_path / "nan.wav"
+    assert not (tmp_path / "out" / "nan.wav").exists() and list((tmp_path / "out").iterdir()) == []
+
+
+def test_input_is_never_overwritten(tiny_model, tmp_path):
+    write_audio(tmp_path / "in.wav", speechy(1, 8000, 16000), 16000)
+    before = (tmp_path / "in.wav").read_bytes()
+    for target in (tmp_path / "in.wav", tmp_path / "." / "sub" / ".." / "in.wav"):
+        with pytest.raises(AudioError, match="is the input file"):
+            enhance_file(tiny_model, tmp_path / "in.wav", target, overwrite=True)
+    assert (tmp_path / "in.wav").read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
+
+
+def test_existing_output_is_kept_without_overwrite(tiny_model, tmp_path):
+    write_audio(tmp_path / "in.wav", speechy(1, 8000, 16000), 16000)
+    (tmp_path / "out.wav").write_bytes(b"precious")
+    with pytest.raises(AudioError, match=r"exists \(use --overwrite\)") as err:
+        enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "out.wav")
+    assert err.value.path == tmp_path / "out.wav" and (tmp_path / "out.wav").read_bytes() == b"precious"
+    enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "out.wav", overwrite=True)
+    assert audio_info(tmp_path / "out.wav").frames == 8000
+
+
+def test_progress_reaches_total(identity_model, tmp_path):
+    write_audio(tmp_path / "in.wav", speechy(1, 10_000, 16000), 16000)
+    calls = []
+    progress = lambda done, total: calls.append((done, total))  # noqa: E731
+    enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav", block_s=0.1, on_progress=progress)
+    assert calls[-1] == (10_000, 10_000) and len(calls) == 7
+    assert all(a[0] < b[0] for a, b in zip(calls, calls[1:]))
+
+
+def test_unwritable_format_falls_back_to_wav(identity_model, tmp_path):
+    write_audio(tmp_path / "in.mp3", speechy(1, 4800, 48000), 48000)
+    result = enhance_file(identity_model, tmp_path / "in.mp3", tmp_path / "out.mp3", sr_out=192000)
+    assert result.out_path == tmp_path / "out.wav" and audio_info(result.out_path).format == "WAV"
+
+
+def test_one_failure_does_not_stop_the_others(identity_model, tmp_path):
+    for name in ("a", "c"):
+        write_audio(tmp_path / f"{name}.wav", speechy(1, 4000, 16000), 16000)
+    (tmp_path / "b.wav").write_bytes(b"garbage" * 100)
+    pairs = plan_outputs([tmp_path], tmp_path / "out")
+    started, ended = [], []
+    results = enhance_files(
+        identity_model,
+        pairs,
+        on_file_start=lambda path, info: started.append(path.name),
+        on_file_end=ended.append,
+        sr_out=8000,
+    )
+    assert [type(r) for r in results] == [FileResult, FileFailure, FileResult] and ended == results
+    assert started == ["a.wav", "c.wav"]
+    assert results[1].in_path == tmp_path / "b.wav" and "not an audio file or corrupt" in results[1].reason
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav", "c.wav"]
+    assert audio_info(tmp_path / "out" / "a.wav").sr == 8000
+
+
+def test_bad_options_are_config_errors(identity_model, tmp_path):
+    write_audio(tmp_path / "in.wav", speechy(1, 1600, 16000), 16000)
+    for opts in ({"block_s": 0}, {"sr_out": -8000}, {"atten_lim_db": -3.0}):
+        with pytest.raises(ConfigError):
+            enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav", **opts)
+    (tmp_path / "out.wav").mkdir()
+    with pytest.raises(AudioError, match="is a folder"):
+        enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav")
+    assert plan_outputs([tmp_path / "out.wav"], tmp_path / "x") == []
+
+
+def test_non_finite_enhancement_is_refused(identity_model, tmp_path, monkeypatch):
+    write_audio(tmp_path / "in.wav", speechy(1, 48000, 48000), 48000)
+    monkeypatch.setattr(pipeline, "Enhancer", NanMaker)
+    with pytest.raises(AudioError, match="enhancement produced NaN"):
+        enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
+
+
+def test_unexpected_errors_become_failures(identity_model, tmp_path, monkeypatch):
+    write_audio(tmp_path / "in.wav", speechy(1, 1600, 16000), 16000)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(pipeline, "Enhancer", explode)
+    [failure] = enhance_files(identity_model, [(tmp_path / "in.wav", tmp_path / "out.wav")])
+    assert failure.reason == "unexpected error: RuntimeError: out of memory"
