@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dfn4core.errors import AudioError
+from dfn4core.errors import AudioError, ConfigError
 from dfn4core.model.dfnet4 import DFN4
 
 BLOCK_S = 10.0  # seconds per model call in offline enhancement: bounds memory for long inputs
@@ -22,7 +22,7 @@ def atten_lim_mix(atten_lim_db: float | None) -> float:
     if atten_lim_db is None:
         return 0.0
     if atten_lim_db < 0:
-        raise ValueError(f"atten_lim_db must be >= 0, got {atten_lim_db}")
+        raise ConfigError(f"atten_lim_db must be >= 0, got {atten_lim_db}")
     return 10.0 ** (-atten_lim_db / 20.0)
 
 
@@ -64,7 +64,7 @@ class Enhancer:
         if x.dim() == 1:
             x = x[None]
         if x.dim() != 2 or x.shape[0] != self.channels:
-            raise ValueError(f"expected ({self.channels}, N) samples, got {tuple(x.shape)}")
+            raise AudioError(None, f"expected ({self.channels}, N) samples, got {tuple(x.shape)}")
         pending = torch.cat((self._pending, x), dim=1)
         whole = pending.shape[1] // self.hop * self.hop
         self._pending = pending[:, whole:]

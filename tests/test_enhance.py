@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfn4core import AudioError, Enhancer, enhance
+from dfn4core import AudioError, ConfigError, Enhancer, enhance
 from dfn4core.enhance import atten_lim_mix
 
 from conftest import make_noisy
@@ -59,7 +59,7 @@ def test_channels_are_independent(tiny_model):
 
 
 def test_multichannel_enhancer_rejects_wrong_channel_count(tiny_model):
-    with pytest.raises(ValueError, match=r"\(2, N\)"):
+    with pytest.raises(AudioError, match=r"\(2, N\)"):
         Enhancer(tiny_model, channels=2).process(torch.zeros(3, 100))
 
 
@@ -80,7 +80,7 @@ def test_bad_audio_is_a_clear_error(tiny_model, audio, match):
 def test_bad_rate_and_limit(tiny_model):
     with pytest.raises(AudioError, match="sample rate"):
         enhance(tiny_model, np.zeros(100, np.float32), 0)
-    with pytest.raises(ValueError, match="atten_lim_db"):
+    with pytest.raises(ConfigError, match="atten_lim_db"):
         Enhancer(tiny_model, atten_lim_db=-3)
 
 

@@ -19,6 +19,9 @@ from dfn4core.model.state import State
 ERB_DB_SCALE = 40.0
 POWER_FLOOR = 1e-10
 PHASOR_EPS = 1e-12
+# The running mean magnitude decays to 0 in long digital silence (about 94 s from its initial
+# value); the floor keeps 1/sqrt(mean) finite so the stream never turns to NaN.
+DF_MEAN_FLOOR = 1e-12
 EMA_BLOCK = 128  # frames per block of the closed-form running mean (bounds the (T, T) matrix)
 
 
@@ -91,7 +94,7 @@ class Features(nn.Module):
 
         low = spec[:, :, : self.dsp.nb_df]  # B, T, F_df, 2
         mag, df_mean = ema(low.pow(2).sum(-1).sqrt(), state["df_mean"], alpha)
-        unit = low * torch.rsqrt(mag).unsqueeze(-1)
+        unit = low * torch.rsqrt(mag.clamp_min(DF_MEAN_FLOOR)).unsqueeze(-1)
         df = unit.permute(0, 3, 1, 2)
 
         prev = torch.cat((state["prev_df"][:, None], unit[:, :-1]), dim=1)

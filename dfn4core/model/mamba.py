@@ -165,6 +165,9 @@ class Mamba(nn.Module):
             x: (B, T, D) -> y: (B, T, D).
         """
         path = self._resolve_scan(scan or self.scan, x, state)
+        if path == "reference" and x.shape[1] == 1 and state is not None:
+            y, new_state = self.step(x[:, 0], state)  # one frame: the streaming update is cheaper
+            return y.unsqueeze(1), new_state
         u, z = self.in_proj(x).chunk(2, dim=-1)
         if path == "kernel":
             y, new_state = self._kernel_forward(u, z)
@@ -229,7 +232,7 @@ class Mamba(nn.Module):
         if scan == "kernel":
             self._require_kernel(x, state)
         elif scan == "auto":
-            if x.is_cuda and state is None and self._load_kernels() is not None:
+            if x.is_cuda and x.shape[1] > 1 and self._load_kernels() is not None and _is_zero(state):
                 scan = "kernel"
             elif x.device.type != "cpu" and x.shape[1] >= AUTO_CHUNKED_MIN_FRAMES and not torch.is_grad_enabled():
                 scan = "chunked"  # ~10x fewer kernel launches (not measured on a GPU); slower on the CPU
@@ -255,7 +258,7 @@ class Mamba(nn.Module):
             raise ConfigError(f"scan='kernel' needs CUDA tensors, got device {x.device}")
         if self._load_kernels() is None:
             raise ConfigError("scan='kernel' needs the optional mamba-ssm package (pip install 'dfn4[cuda]')")
-        if state is not None and any(bool(t.any()) for t in state.values()):
+        if not _is_zero(state):
             raise ConfigError("scan='kernel' starts from the zero state only; use 'reference' or 'chunked'")
 
     def _kernel_forward(self, u: Tensor, z: Tensor) -> tuple[Tensor, State]:
@@ -278,6 +281,11 @@ class Mamba(nn.Module):
             delta_bias=self.dt_proj.bias.float(), delta_softplus=True, return_last_state=True,
         )  # fmt: skip
         return y.transpose(1, 2), {"conv": conv, "ssm": ssm.to(u.dtype)}
+
+
+def _is_zero(state: State | None) -> bool:
+    """True for no state or an all-zero one (a fresh stream, as `DFN4.forward` passes)."""
+    return state is None or not any(bool(t.any()) for t in state.values())
 
 
 def _channels_first(x: Tensor) -> Tensor:

@@ -70,3 +70,13 @@ def test_silence_gives_finite_features():
     feats = Features(DspConfig())
     out = feats(_spec(torch.zeros(1, 480 * 5)), feats.init_state(1))
     assert all(torch.isfinite(t).all() for t in out[:3])
+
+
+def test_long_digital_silence_never_turns_into_nan():
+    """The running magnitude mean underflows after ~94 s of zeros; features must stay finite after."""
+    feats = Features(DspConfig())
+    silence = torch.zeros(1, 10_000, 481, 2)
+    _, _, _, state = feats(silence, feats.init_state(1))
+    assert (state["df_mean"] == 0).any()  # the underflow really happened
+    erb, df, phase, _ = feats(_spec(0.1 * torch.randn(1, 480 * 20)), state)
+    assert all(torch.isfinite(t).all() for t in (erb, df, phase))
