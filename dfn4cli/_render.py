@@ -66,3 +66,39 @@ def summary_table(results: Sequence[FileResult | FileFailure]) -> Table:
             status = f"[green]ok[/] -> {escape(str(r.out_path))}"
             table.add_row(escape(str(r.in_path)), f"{r.duration_s:.2f} s", f"{r.rtf:.3f}", status)
     return table
+
+
+class TrainDisplay:
+    """A progress bar for training: step, losses, steps/s and ETA; hand `update` to train()."""
+
+    def __init__(self, console: Console, enabled: bool = True):
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("train"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not enabled,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> TrainDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def update(self, p: Any) -> None:
+        if self._task is None:
+            self._task = self.progress.add_task("train", total=p.total, completed=p.step - 1, info="")
+        info = f"loss {p.terms.get('total', float('nan')):.4g}  {p.steps_per_s:.2f} step/s  lr {p.lr:.2e}"
+        if p.skipped:
+            info += f"  skipped {p.skipped}"
+        if p.valid is not None:
+            self.progress.console.print(
+                f"step {p.step}: valid loss {p.valid['valid_loss']:.4g}, SI-SDR {p.valid['si_sdr']:.2f} dB (noisy {p.valid['si_sdr_noisy']:.2f} dB)"
+            )
+        self.progress.update(self._task, completed=p.step, info=info)

@@ -16,7 +16,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from dfn4cli import enhance
+from dfn4cli import enhance, evaluate, train
 
 LOGGERS = ("dfn4core", "dfn4cli")
 
@@ -48,6 +48,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command("enhance", no_args_is_help=True)(enhance.enhance)
+app.command("evaluate", no_args_is_help=True)(evaluate.evaluate)
+app.command("train", no_args_is_help=True)(train.train)
 
 
 def _version() -> str:

@@ -5,7 +5,7 @@ import torch
 from dfn4core import AudioError, ConfigError, Enhancer, enhance
 from dfn4core.enhance import atten_lim_mix
 
-from conftest import make_noisy
+from testaudio import make_noisy
 
 
 def test_random_chunks_equal_offline(tiny_model, noisy_48k):

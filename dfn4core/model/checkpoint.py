@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +36,24 @@ def save_model(model: DFN4, path: str | Path) -> Path:
     """Write `model` to `path` atomically (temp file, then rename). Returns the path."""
     path = Path(path)
     payload = checkpoint_dict(model)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        meta = {"format_version": str(FORMAT_VERSION), "model_config": json.dumps(payload["model_config"])}
+        return write_atomically(path, lambda tmp: save_file(payload["state_dict"], tmp, metadata=meta))
+    return write_atomically(path, lambda tmp: torch.save(payload, tmp))
+
+
+def write_atomically(path: Path, write: Callable[[str], None]) -> Path:
+    """Run `write(tmp)` on a temp file beside `path`, then rename it onto `path`.
+
+    A crash or error while writing leaves `path` as it was and no temp file behind.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import save_file
-
-            meta = {"format_version": str(FORMAT_VERSION), "model_config": json.dumps(payload["model_config"])}
-            save_file(payload["state_dict"], tmp, metadata=meta)
-        else:
-            torch.save(payload, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -8,6 +8,8 @@ of the input up to step k: a ring buffer of the last max(O) - 1 spectra is all t
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -42,6 +44,9 @@ def filter_taps(history: Tensor, steps: int, order: int) -> Tensor:
     return torch.stack([history[:, start + i : start + i + steps] for i in range(order)], dim=2)
 
 
+PASS_GAIN = 0.9  # initial gain of the pass-through DF tap and of the ERB gains
+
+
 class DfDecoder(nn.Module):
     """Predicts the complex DF coefficients of every order in `cfg.df_orders`.
 
@@ -65,6 +70,18 @@ class DfDecoder(nn.Module):
         self.skip = nn.Conv2d(cfg.conv_ch, cfg.df_hidden, 1)
         self.conv = nn.Conv2d(cfg.df_hidden, cfg.df_hidden, (1, 3), padding=(0, 1))
         self.out = nn.Conv2d(cfg.df_hidden, 2 * sum(cfg.df_orders), 1)
+        self._init_pass_through(cfg.dsp.lookahead)
+
+    def _init_pass_through(self, lookahead: int) -> None:
+        """Bias every order towards the filter that passes frame t (tap O - 1 - L) at PASS_GAIN,
+        so training starts from the noisy low band rather than from silence."""
+        bias = torch.zeros(2 * sum(self.orders))
+        offset = 0
+        for order in self.orders:
+            bias[2 * (offset + order - 1 - lookahead)] = math.atanh(PASS_GAIN)  # real part of tap t
+            offset += order
+        with torch.no_grad():
+            self.out.bias.copy_(bias)
 
     def init_state(self, batch: int, device=None, dtype=None) -> State:
         return prefixed("temporal", self.temporal.init_state(batch, device, dtype))

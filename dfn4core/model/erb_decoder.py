@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from dfn4core.config import ModelConfig
+from dfn4core.model.deep_filter import PASS_GAIN
 from dfn4core.model.encoder import Skips
 from dfn4core.model.layers import ConvBlock, ConvTransposeBlock
 from dfn4core.model.mamba import SqueezedMamba
@@ -38,6 +41,8 @@ class ErbDecoder(nn.Module):
         self.up2 = ConvTransposeBlock(c, c)
         self.up1 = ConvTransposeBlock(c, c)
         self.out = nn.Conv2d(c, 1, (1, 3), padding=(0, 1))
+        with torch.no_grad():  # gains start near PASS_GAIN: training starts from the noisy input
+            self.out.bias.fill_(math.log(PASS_GAIN / (1 - PASS_GAIN)))
 
     def init_state(self, batch: int, device=None, dtype=None) -> State:
         return prefixed("temporal", self.temporal.init_state(batch, device, dtype))

@@ -1,0 +1,86 @@
+"""`dfn4 evaluate`: PESQ, STOI, SI-SDR, composite and DNSMOS of a set, its noisy input beside a model's output."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from dfn4cli._options import Device, DeviceOpt, ModelOpt, resolve_device
+
+
+class SetName(str, Enum):
+    voicebank = "voicebank"
+    dns = "dns"
+    pairs = "pairs"
+    blind = "blind"
+
+
+SET_HELP = "voicebank|dns: --data-dir; pairs: --noisy-dir, --clean-dir; blind: --noisy-dir (DNSMOS only)."
+SetOpt = Annotated[SetName, typer.Option("--set", help=SET_HELP)]
+DirOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, help="See --set.")]
+EnhancedOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, help="Another system's outputs.")]
+JobsOpt = Annotated[int, typer.Option(min=1, help="Worker processes.")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Results folder; a rerun resumes.")]
+MetricsOpt = Annotated[Optional[str], typer.Option(help="Comma-separated, e.g. pesq,stoi,composite,dnsmos.")]
+
+
+def evaluate(
+    set_name: SetOpt,
+    data_dir: DirOpt = None,
+    noisy_dir: DirOpt = None,
+    clean_dir: DirOpt = None,
+    model: ModelOpt = None,
+    enhanced_dir: EnhancedOpt = None,
+    jobs: JobsOpt = 1,
+    out: OutOpt = Path("evaluation"),
+    metrics: MetricsOpt = None,
+    device: DeviceOpt = Device.auto,
+) -> None:
+    """Score the noisy files of a set, and a model's (--model) or another system's (--enhanced-dir) outputs."""
+    from dfn4core.evaluate import evaluate as run
+    from dfn4core.metrics.sets import load_set
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    eval_set = load_set(set_name.value, data_dir=data_dir, noisy_dir=noisy_dir, clean_dir=clean_dir)
+    for u in eval_set.unmatched:
+        err.print(f"[yellow]unmatched:[/] {escape(str(u.path))}: {escape(u.reason)}")
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err) as progress:
+        bar = progress.add_task("scoring", total=len(eval_set.items))
+        report = run(
+            eval_set, out, model=model, enhanced_dir=enhanced_dir, metrics=metrics, jobs=jobs,
+            device=resolve_device(device) if model else None,
+            on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+        )  # fmt: skip
+    Console(soft_wrap=True).print(summary_table(report.summary))
+    for u in report.summary["enhanced_unmatched"]:
+        err.print(f"[yellow]unmatched:[/] {escape(u['path'])}: {escape(u['reason'])}")
+    done = f"{report.scored} files scored, {report.resumed} already done"
+    err.print(f"{done}; wrote {report.csv_path} and {report.json_path}")
+    failed = {name: s["failed"] for name, s in report.summary["systems"].items() if s["failed"]}
+    if failed:
+        err.print(f"[bold red]error:[/] files that could not be scored (see {report.csv_path}): {failed}")
+        raise typer.Exit(1)
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """Rows = systems, columns = metrics: mean ± 95 % CI, and the change from the noisy input."""
+    table = Table(title=f"dfn4 evaluate: {summary['set']['name']} ({summary['set']['files']} files)")
+    table.add_column("system")
+    for m in summary["metrics"]:
+        table.add_column(m, justify="right")
+    for name, system in summary["systems"].items():
+        cells = []
+        for s in system["metrics"].values():
+            ci = "" if s["ci95"] is None else f" ±{s['ci95']:.2f}"
+            delta = "" if s["delta"] is None else f"\n[{'green' if s['delta'] >= 0 else 'red'}]{s['delta']:+.2f}[/]"
+            cells.append("-" if s["mean"] is None else f"{s['mean']:.2f}{ci}{delta}")
+        table.add_row(name, *cells)
+    return table

@@ -1,0 +1,1 @@
+"""Training: configuration, the generator and GAN steps, checkpoints with exact resume, DDP."""

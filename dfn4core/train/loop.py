@@ -1,0 +1,161 @@
+"""One training step of the generator, one of the discriminator, and validation.
+
+Each step returns its named loss terms as tensors (no `.item()` inside the math); a step whose
+loss or gradient is not finite on any rank is skipped on every rank and reported as None.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from dfn4core.losses import aligned_pair
+from dfn4core.model.dfnet4 import DFN4
+from dfn4core.train.distributed import DistContext, all_ranks_true
+
+SI_SDR_EPS = 1e-8
+
+
+@dataclass
+class StepContext:
+    """What a step needs besides the batch."""
+
+    device: torch.device
+    dist: DistContext
+    grad_clip: float
+    autocast_dtype: torch.dtype | None  # None: full precision
+    scaler: torch.amp.GradScaler | None  # fp16 only
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+
+def train_step(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    batch: dict[str, Tensor],
+    optimizer: torch.optim.Optimizer,
+    ctx: StepContext,
+    disc: nn.Module | None = None,
+) -> tuple[dict[str, Tensor], Tensor] | None:
+    """One generator update.
+
+    Returns:
+        The detached named terms (plus "total") and the enhanced wave (detached, for the
+        discriminator step), or None when the step was skipped (loss or gradient not finite).
+    """
+    noisy, clean, noise = (batch[k].to(ctx.device, non_blocking=True) for k in ("noisy", "clean", "noise"))
+    saved = _persistent_buffers(model)  # a bad batch must not poison BatchNorm statistics either
+    with ctx.autocast():
+        out = model(noisy)
+        terms = loss_fn(_float_output(out), clean, noise, disc)
+    total = sum(terms.values())
+    optimizer.zero_grad(set_to_none=True)
+    if not all_ranks_true(bool(torch.isfinite(total)), ctx.dist, ctx.device) or not _backward_and_step(
+        total, model.parameters(), optimizer, ctx
+    ):
+        _restore_buffers(model, saved)
+        return None
+    return {**{k: v.detach() for k, v in terms.items()}, "total": total.detach()}, out.wave.detach()
+
+
+def gan_step(
+    disc: nn.Module,
+    disc_loss_fn,
+    clean: Tensor,
+    fake: Tensor,
+    optimizer: torch.optim.Optimizer,
+    ctx: StepContext,
+) -> dict[str, Tensor] | None:
+    """One discriminator update on aligned clean (real) and enhanced (fake, detached) waves."""
+    with ctx.autocast():
+        # One forward over real and fake together: DDP expects one forward per backward.
+        outs, _ = disc(torch.cat((clean, fake.detach()), dim=0))
+        real_outs, fake_outs = zip(*(o.float().chunk(2, dim=0) for o in outs))
+        loss = disc_loss_fn(list(real_outs), list(fake_outs))
+    optimizer.zero_grad(set_to_none=True)
+    if not all_ranks_true(bool(torch.isfinite(loss)), ctx.dist, ctx.device):
+        return None
+    if not _backward_and_step(loss, disc.parameters(), optimizer, ctx):
+        return None
+    return {"disc": loss.detach()}
+
+
+def _backward_and_step(loss: Tensor, params: Iterable[Tensor], optimizer, ctx: StepContext) -> bool:
+    params = [p for p in params if p.requires_grad]
+    if ctx.scaler is not None:
+        ctx.scaler.scale(loss).backward()
+        ctx.scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(params, ctx.grad_clip if ctx.grad_clip > 0 else math.inf)
+    if not all_ranks_true(bool(torch.isfinite(norm)), ctx.dist, ctx.device):
+        optimizer.zero_grad(set_to_none=True)
+        if ctx.scaler is not None:
+            ctx.scaler.update()  # lowers the scale, as a skipped fp16 step should
+        return False
+    if ctx.scaler is not None:
+        ctx.scaler.step(optimizer)
+        ctx.scaler.update()
+    else:
+        optimizer.step()
+    return True
+
+
+def _persistent_buffers(model: nn.Module) -> dict[str, Tensor]:
+    keys = set(model.state_dict())
+    return {name: b.detach().clone() for name, b in model.named_buffers() if name in keys}
+
+
+def _restore_buffers(model: nn.Module, saved: dict[str, Tensor]) -> None:
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            if name in saved:
+                b.copy_(saved[name])
+
+
+def _float_output(out):
+    """Losses run in fp32 even under autocast (compressed spectra are sensitive to bf16)."""
+    for name in ("wave", "spec", "erb_gains", "lsnr_db", "df_weights", "emb"):
+        setattr(out, name, getattr(out, name).float())
+    return out
+
+
+def si_sdr_db(estimate: Tensor, reference: Tensor) -> Tensor:
+    """Scale-invariant SDR in dB per item (Le Roux et al. 2019). Shapes: (B, N) -> (B,)."""
+    estimate = estimate - estimate.mean(-1, keepdim=True)
+    reference = reference - reference.mean(-1, keepdim=True)
+    scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + SI_SDR_EPS)
+    target = scale * reference
+    noise = estimate - target
+    return 10 * torch.log10((target.pow(2).sum(-1) + SI_SDR_EPS) / (noise.pow(2).sum(-1) + SI_SDR_EPS))
+
+
+@torch.no_grad()
+def validate(model: DFN4, loss_fn: nn.Module, batches: Iterable[dict[str, Tensor]], device: torch.device) -> dict[str, float]:
+    """Mean loss terms, SI-SDR of the output and of the noisy input (dB) over the validation batches."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in batches:
+        noisy, clean, noise = (batch[k].to(device) for k in ("noisy", "clean", "noise"))
+        out = model(noisy)
+        terms = loss_fn(out, clean, noise, None)
+        n = noisy.shape[0]
+        values = {f"valid_{k}": float(v) * n for k, v in terms.items()}
+        values["valid_loss"] = float(sum(terms.values())) * n
+        values["si_sdr"] = float(si_sdr_db(*aligned_pair(out.wave, clean, model.cfg.dsp)).sum())
+        values["si_sdr_noisy"] = float(si_sdr_db(noisy, clean).sum())
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += n
+    model.train(was_training)
+    return {k: v / max(count, 1) for k, v in sums.items()}

@@ -1,0 +1,119 @@
+"""`dfn4 evaluate`: options reach the library, a real run prints the table, failures give exit code 1."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from testaudio import make_noisy
+from typer.testing import CliRunner
+
+import dfn4core.evaluate
+from dfn4cli.main import app
+from dfn4core.io import write_audio
+from dfn4core.metrics import sets
+
+runner = CliRunner()
+SR = 16_000
+
+
+def write_pairs(root: Path, names: list[str]) -> None:
+    for i, name in enumerate(names):
+        clean = make_noisy(0.5, sr=SR, seed=i)[0]
+        write_audio(root / "clean" / name, clean, SR)
+        write_audio(root / "noisy" / name, clean + 0.05 * np.random.default_rng(i).standard_normal(clean.size), SR)
+
+
+def test_help_lists_the_options():
+    result = runner.invoke(app, ["evaluate", "--help"])
+    assert result.exit_code == 0
+    for opt in (
+        "--set",
+        "--data-dir",
+        "--noisy-dir",
+        "--clean-dir",
+        "--model",
+        "--enhanced-dir",
+        "--jobs",
+        "--out",
+        "--metrics",
+    ):
+        assert opt in result.output
+
+
+def test_options_reach_the_library(tmp_path, monkeypatch):
+    for d in ("n", "c", "e"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "m.pt").touch()
+    loaded, runs = [], []
+    eval_set = sets.EvalSet("pairs", (sets.Item("a", tmp_path / "n/a.wav", tmp_path / "c/a.wav"),))
+    monkeypatch.setattr(sets, "load_set", lambda name, **kw: loaded.append((name, kw)) or eval_set)
+    summary = {"set": {"name": "pairs", "files": 1}, "metrics": ["pesq_wb"], "systems": {}, "enhanced_unmatched": []}
+
+    def fake_evaluate(s, out, **kwargs):
+        runs.append((s, out, kwargs))
+        kwargs["on_progress"](1, 1)
+        return dfn4core.evaluate.EvalReport(out / "scores.csv", out / "summary.json", summary, 1, 0)
+
+    monkeypatch.setattr(dfn4core.evaluate, "evaluate", fake_evaluate)
+    args = f"evaluate --set pairs --noisy-dir {tmp_path}/n --clean-dir {tmp_path}/c --model {tmp_path}/m.pt"
+    args += f" --enhanced-dir {tmp_path}/e --jobs 2 --out {tmp_path}/o --metrics pesq,stoi --device cpu"
+    result = runner.invoke(app, args.split())
+    assert result.exit_code == 0, result.output
+    assert loaded == [("pairs", {"data_dir": None, "noisy_dir": tmp_path / "n", "clean_dir": tmp_path / "c"})]
+    [(s, out, kwargs)] = runs
+    assert s is eval_set and out == tmp_path / "o"
+    assert {k: v for k, v in kwargs.items() if k != "on_progress"} == {
+        "model": tmp_path / "m.pt", "enhanced_dir": tmp_path / "e", "metrics": "pesq,stoi", "jobs": 2,
+        "device": torch.device("cpu"),
+    }  # fmt: skip
+
+
+def test_real_run_prints_the_table_and_resumes(tmp_path):
+    write_pairs(tmp_path, ["a.wav", "b.wav"])
+    args = [
+        "evaluate",
+        "--set",
+        "pairs",
+        "--noisy-dir",
+        str(tmp_path / "noisy"),
+        "--clean-dir",
+        str(tmp_path / "clean"),
+    ]
+    args += ["--out", str(tmp_path / "out"), "--metrics", "si_sdr,ssnr"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "dfn4 evaluate: pairs (2 files)" in result.stdout and "si_sdr" in result.stdout and "noisy" in result.stdout
+    assert "2 files scored, 0 already done" in result.stderr
+    assert (tmp_path / "out" / "scores.csv").is_file() and (tmp_path / "out" / "summary.json").is_file()
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "0 files scored, 2 already done" in again.stderr
+
+
+def test_unmatched_and_failed_files_are_reported(tmp_path):
+    write_pairs(tmp_path, ["a.wav", "b.wav"])
+    (tmp_path / "noisy" / "b.wav").write_bytes(b"not audio")
+    write_audio(tmp_path / "clean" / "orphan.wav", np.zeros(100, np.float32), SR)
+    args = [
+        "evaluate",
+        "--set",
+        "pairs",
+        "--noisy-dir",
+        str(tmp_path / "noisy"),
+        "--clean-dir",
+        str(tmp_path / "clean"),
+    ]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out"), "--metrics", "si_sdr"])
+    assert result.exit_code == 1
+    assert f"unmatched: {tmp_path / 'clean' / 'orphan.wav'}: no noisy file with key 'orphan'" in result.stderr
+    assert "error: files that could not be scored" in result.stderr and "'noisy': 1" in result.stderr
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    write_audio(tmp_path / "a.wav", np.zeros(100, np.float32), SR)
+    result = runner.invoke(app, ["evaluate", "--set", "blind", "--noisy-dir", str(tmp_path), "--metrics", "pesq"])
+    assert result.exit_code == 1
+    expected = "error: this set has no clean references, so only DNSMOS can be computed, not pesq_wb"
+    assert result.stderr.strip().splitlines()[-1] == expected
+    result = runner.invoke(app, ["evaluate", "--set", "voicebank", "--noisy-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: --set voicebank takes --data-dir, and no other folder"

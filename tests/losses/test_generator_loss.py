@@ -1,0 +1,94 @@
+"""GeneratorLoss: enabled names only, finite, aligned with the model delay, backprop through DFN4."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dfn4core import DFN4, ModelConfig
+from dfn4core.errors import ConfigError
+from dfn4core.losses import (
+    DnsmosConfig,
+    GeneratorLoss,
+    LossConfig,
+    LossWeights,
+    MultiPeriodDiscriminator,
+    aligned_pair,
+)
+from dfn4core.model.dfnet4 import DFN4Output
+
+TINY = ModelConfig.tiny()
+DSP = TINY.dsp
+
+
+def _batch(steps: int = 20, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    t = torch.arange(steps * DSP.hop_size) / DSP.sr
+    envelope = 1 + torch.sin(2 * math.pi * 4 * t)
+    clean = torch.stack([0.1 * torch.sin(2 * math.pi * f * t) * envelope for f in (180, 260)][:batch])
+    return clean, 0.02 * torch.randn_like(clean)
+
+
+def _fake_output(wave: torch.Tensor) -> DFN4Output:
+    b, t = wave.shape[0], wave.shape[1] // DSP.hop_size
+    zeros = torch.zeros
+    return DFN4Output(wave, zeros(b, t, DSP.n_freqs, 2), zeros(b, t, 1), zeros(b, t), zeros(b, t, 2), zeros(b, t, 1))
+
+
+def test_backprop_through_the_model_with_only_enabled_terms():
+    model = DFN4(TINY)
+    clean, noise = _batch()
+    loss = GeneratorLoss(LossConfig(), DSP)
+    disc = MultiPeriodDiscriminator(LossConfig(mpd_channels=(4, 8)))
+    out = model(clean + noise)
+    without = loss(out, clean, noise)
+    assert set(without) == {"spec_mag", "spec_complex", "lsnr"}
+    terms = loss(out, clean, noise, disc)
+    assert set(terms) == {"spec_mag", "spec_complex", "lsnr", "adv", "feature_match"}
+    assert all(v.dim() == 0 and torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads) and sum(g.abs().sum() for g in grads) > 0
+
+
+def test_zero_weights_drop_terms():
+    cfg = LossConfig(weights=LossWeights(spec_complex=0.0, lsnr=0.0, adv=0.0, feature_match=0.0))
+    loss = GeneratorLoss(cfg, DSP)
+    clean, noise = _batch()
+    terms = loss(_fake_output(clean), clean, noise, MultiPeriodDiscriminator(LossConfig(mpd_channels=(4,))))
+    assert set(terms) == {"spec_mag"} and loss.lsnr is None
+    assert GeneratorLoss(LossConfig(weights=LossWeights(spec_mag=0, spec_complex=0)), DSP).spectral is None
+
+
+def test_target_is_the_clean_signal_delayed_by_the_model_delay():
+    clean, noise = _batch()
+    loss = GeneratorLoss(LossConfig(weights=LossWeights(lsnr=0.0)), DSP)
+    delayed = F.pad(clean, (DSP.delay_size, 0))[:, : clean.shape[1]]
+    delayed[:, : DSP.delay_size] = 1.0  # before the first output sample: ignored
+    terms = loss(_fake_output(delayed), clean, noise)
+    assert terms["spec_mag"] == 0 and terms["spec_complex"] == 0
+    assert loss(_fake_output(clean), clean, noise)["spec_mag"] > 0  # undelayed: misaligned
+    enhanced, target = aligned_pair(delayed, clean, DSP)
+    assert enhanced.shape == target.shape == (2, clean.shape[1] - DSP.delay_size)
+    with pytest.raises(ValueError):
+        aligned_pair(clean[:, : DSP.delay_size], clean[:, : DSP.delay_size], DSP)
+    with pytest.raises(ValueError):
+        aligned_pair(clean, clean[:1], DSP)
+
+
+def test_perceptual_terms_when_enabled():
+    pytest.importorskip("onnx")
+    cfg = LossConfig(weights=LossWeights(dnsmos=0.1, speaker=0.1), dnsmos=DnsmosConfig(mix=(1, 1, 2), max_windows=1))
+    try:
+        loss = GeneratorLoss(cfg, DSP)
+    except ConfigError as err:
+        pytest.skip(f"perceptual packages absent: {err}")
+    clean, noise = _batch(steps=50, batch=1)
+    wave = (F.pad(clean, (DSP.delay_size, 0))[:, : clean.shape[1]] + 0.01 * noise).requires_grad_()
+    terms = loss(_fake_output(wave), clean, noise)
+    assert set(terms) == {"spec_mag", "spec_complex", "lsnr", "dnsmos", "speaker"}
+    assert all(torch.isfinite(v) for v in terms.values())
+    assert 0 < terms["dnsmos"] < 0.1 * 5
+    assert terms["dnsmos"].requires_grad  # its backward is tested in test_dnsmos_torch.py
+    terms["speaker"].backward()
+    assert torch.isfinite(wave.grad).all() and wave.grad[:, DSP.delay_size :].abs().sum() > 0

@@ -1,0 +1,87 @@
+import json
+
+import pytest
+import torch
+
+from dfn4core import ConfigError, load_model
+from dfn4core.losses import LossConfig
+from dfn4core.train.config import OptimConfig, TrainConfig, load_train_config
+from dfn4core.train.runner import train
+
+CFG = TrainConfig(
+    variant="tiny",
+    steps=4,
+    batch_size=2,
+    num_workers=0,
+    gan_start_step=2,
+    valid_every=2,
+    valid_items=2,
+    ckpt_every=2,
+    log_every=1,
+    keep_checkpoints=1,
+    optim=OptimConfig(warmup_steps=1),
+)
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_at(step):
+    def on_progress(p):
+        if p.step == step:
+            raise Crash
+
+    return on_progress
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_after_a_crash_is_exact(tmp_path, small_data):
+    straight = train(CFG, small_data, tmp_path / "a")
+    with pytest.raises(Crash):
+        train(CFG, small_data, tmp_path / "b", on_progress=_crash_at(3))  # dies after the step-2 checkpoint
+    resumed = train(CFG, small_data, tmp_path / "b", resume=True)
+    assert resumed.step == straight.step == 4
+    a, b = _weights(straight.model), _weights(resumed.model)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    da = torch.load(straight.last_checkpoint, weights_only=True)["train"]["disc"]
+    db = torch.load(resumed.last_checkpoint, weights_only=True)["train"]["disc"]
+    assert all(torch.equal(da[k], db[k]) for k in da)
+    # The crashed run's records past its checkpoint were dropped, so each step is logged once.
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [s for s, line in zip(steps, (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) if '"train"' in line]
+    assert train_steps == [1, 2, 3, 4]
+
+
+def test_run_directory_contents(tmp_path, small_data):
+    result = train(CFG, small_data, tmp_path / "run")
+    run = tmp_path / "run"
+    assert load_train_config(run / "train.toml") == CFG
+    assert (run / "data.toml").exists()
+    assert [p.name for p in (run / "checkpoints").glob("step_*.pt")] == ["step_00000004.pt"]
+    best = load_model(result.best_checkpoint)
+    assert best.cfg == CFG.model_config()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    valid = [r for r in rows if r["kind"] == "valid"]
+    assert [r["step"] for r in valid] == [2, 4]
+    assert all(k in valid[0] for k in ("valid_loss", "si_sdr", "si_sdr_noisy", "valid_spec_mag"))
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    assert "disc" not in train_rows[0] and "disc" in train_rows[-1]  # GAN from step 2 on
+    assert "adv" in train_rows[-1] and "feature_match" in train_rows[-1]
+
+
+def test_refuses_to_clobber_or_resume_nothing(tmp_path, small_data):
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(CFG, small_data, tmp_path / "empty", resume=True)
+    train(CFG.replace(steps=1, valid_every=0), small_data, tmp_path / "run")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(CFG, small_data, tmp_path / "run")
+
+
+def test_generator_only_without_gan_weights(tmp_path, small_data):
+    loss = LossConfig.from_dict({"weights": {"adv": 0.0, "feature_match": 0.0}})
+    result = train(CFG.replace(loss=loss, valid_every=0), small_data, tmp_path / "run")
+    assert torch.load(result.last_checkpoint, weights_only=True)["train"]["disc"] is None
