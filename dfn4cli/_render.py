@@ -99,6 +99,8 @@ class TrainDisplay:
             info += f"  skipped {p.skipped}"
         if p.valid is not None:
             self.progress.console.print(
-                f"step {p.step}: valid loss {p.valid['valid_loss']:.4g}, SI-SDR {p.valid['si_sdr']:.2f} dB (noisy {p.valid['si_sdr_noisy']:.2f} dB)"
+                f"step {p.step}: valid loss {p.valid['valid_loss']:.4g}, SI-SDR {p.valid['si_sdr']:.2f} dB "
+                f"(noisy {p.valid['si_sdr_noisy']:.2f}), PESQ {p.valid.get('pesq', float('nan')):.2f} "
+                f"(noisy {p.valid.get('pesq_noisy', float('nan')):.2f})"
             )
         self.progress.update(self._task, completed=p.step, info=info)

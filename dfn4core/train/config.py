@@ -27,7 +27,7 @@ from dfn4core.losses.config import LossConfig
 
 Variant = Literal["full", "lite", "tiny"]
 Amp = Literal["auto", "off", "bf16", "fp16"]
-BestMetric = Literal["valid_loss", "si_sdr"]
+BestMetric = Literal["valid_loss", "si_sdr", "pesq"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class TrainConfig:
         valid_items: validation items scored each time (the start of the fixed valid split).
         ckpt_every: steps between checkpoints (one is always written at the end).
         keep_checkpoints: numbered checkpoints kept besides last.pt and best.pt.
-        best_metric: what picks best.pt: "valid_loss" (lower is better) or "si_sdr" (higher).
+        best_metric: what picks best.pt: "si_sdr" or "pesq" (higher is better) or "valid_loss" (lower).
         optim: optimizer and schedule.
         loss: loss terms and weights.
     """
@@ -107,8 +107,8 @@ class TrainConfig:
             raise ConfigError(f"variant must be full, lite or tiny, got {self.variant!r}")
         if self.amp not in ("auto", "off", "bf16", "fp16"):
             raise ConfigError(f"amp must be auto, off, bf16 or fp16, got {self.amp!r}")
-        if self.best_metric not in ("valid_loss", "si_sdr"):
-            raise ConfigError(f"best_metric must be valid_loss or si_sdr, got {self.best_metric!r}")
+        if self.best_metric not in ("valid_loss", "si_sdr", "pesq"):
+            raise ConfigError(f"best_metric must be si_sdr, pesq or valid_loss, got {self.best_metric!r}")
         for name in ("steps", "batch_size", "log_every", "ckpt_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -140,22 +140,41 @@ def si_sdr_db(estimate: Tensor, reference: Tensor) -> Tensor:
 
 @torch.no_grad()
 def validate(model: DFN4, loss_fn: nn.Module, batches: Iterable[dict[str, Tensor]], device: torch.device) -> dict[str, float]:
-    """Mean loss terms, SI-SDR of the output and of the noisy input (dB) over the validation batches."""
+    """Means over the validation batches: loss terms, SI-SDR (dB) and wide-band PESQ of the output
+    and of the noisy input. PESQ skips items it cannot score (silent reference, no utterance)."""
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
-    count = 0
+    counts: dict[str, int] = {}
+
+    def add(name: str, values: list[float]) -> None:
+        sums[name] = sums.get(name, 0.0) + sum(values)
+        counts[name] = counts.get(name, 0) + len(values)
+
     for batch in batches:
         noisy, clean, noise = (batch[k].to(device) for k in ("noisy", "clean", "noise"))
         out = model(noisy)
         terms = loss_fn(out, clean, noise, None)
         n = noisy.shape[0]
-        values = {f"valid_{k}": float(v) * n for k, v in terms.items()}
-        values["valid_loss"] = float(sum(terms.values())) * n
-        values["si_sdr"] = float(si_sdr_db(*aligned_pair(out.wave, clean, model.cfg.dsp)).sum())
-        values["si_sdr_noisy"] = float(si_sdr_db(noisy, clean).sum())
-        for k, v in values.items():
-            sums[k] = sums.get(k, 0.0) + v
-        count += n
+        for k, v in terms.items():
+            add(f"valid_{k}", [float(v)] * n)
+        add("valid_loss", [float(sum(terms.values()))] * n)
+        enhanced, target = aligned_pair(out.wave, clean, model.cfg.dsp)
+        add("si_sdr", si_sdr_db(enhanced, target).tolist())
+        add("si_sdr_noisy", si_sdr_db(noisy, clean).tolist())
+        add("pesq", _pesq_scores(target, enhanced, model.cfg.dsp.sr))
+        add("pesq_noisy", _pesq_scores(clean, noisy, model.cfg.dsp.sr))
     model.train(was_training)
-    return {k: v / max(count, 1) for k, v in sums.items()}
+    return {k: sums[k] / counts[k] for k in sums if counts[k]}
+
+
+def _pesq_scores(reference: Tensor, estimate: Tensor, sr: int) -> list[float]:
+    from dfn4core.metrics import MetricError, pesq
+
+    scores = []
+    for ref, est in zip(reference.float().cpu().numpy(), estimate.float().cpu().numpy()):
+        try:
+            scores.append(pesq(ref, est, sr))
+        except MetricError:
+            continue
+    return scores

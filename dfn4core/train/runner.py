@@ -196,8 +196,9 @@ class _Run:
             valid = validate(self.model, self.loss_fn, _valid_batches(self.valid_set, cfg), self.device)
             self.last_valid = valid
             self.logbook.record({"step": self.step, "kind": "valid", **valid})
-            value = valid[cfg.best_metric]
-            if self.best is None or (value > self.best if cfg.best_metric == "si_sdr" else value < self.best):
+            value = valid.get(cfg.best_metric, math.nan)
+            higher_is_better = cfg.best_metric != "valid_loss"
+            if math.isfinite(value) and (self.best is None or (value > self.best if higher_is_better else value < self.best)):
                 self.best = value
                 save_model(self.model, self.run_dir / "best.pt")
         barrier(self.dist)

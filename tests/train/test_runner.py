@@ -67,7 +67,8 @@ def test_run_directory_contents(tmp_path, small_data):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     valid = [r for r in rows if r["kind"] == "valid"]
     assert [r["step"] for r in valid] == [2, 4]
-    assert all(k in valid[0] for k in ("valid_loss", "si_sdr", "si_sdr_noisy", "valid_spec_mag"))
+    assert all(k in valid[0] for k in ("valid_loss", "si_sdr", "si_sdr_noisy", "valid_spec_mag", "pesq", "pesq_noisy"))
+    assert 1.0 <= valid[0]["pesq"] <= 4.7
     train_rows = [r for r in rows if r["kind"] == "train"]
     assert "disc" not in train_rows[0] and "disc" in train_rows[-1]  # GAN from step 2 on
     assert "adv" in train_rows[-1] and "feature_match" in train_rows[-1]
