@@ -9,14 +9,13 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from dfn4cli import enhance, evaluate, train
+from dfn4cli import benchmark, distill, enhance, evaluate, export, train
 
 LOGGERS = ("dfn4core", "dfn4cli")
 
@@ -24,7 +23,7 @@ LOGGERS = ("dfn4core", "dfn4cli")
 class _Dfn4Group(TyperGroup):
     """Turns a Dfn4Error raised by any command into `error: ...` and exit code 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except Exception as err:
@@ -49,7 +48,10 @@ app = typer.Typer(
 )
 app.command("enhance", no_args_is_help=True)(enhance.enhance)
 app.command("evaluate", no_args_is_help=True)(evaluate.evaluate)
+app.command("export", no_args_is_help=True)(export.export)
 app.command("train", no_args_is_help=True)(train.train)
+app.command("distill", no_args_is_help=True)(distill.distill)
+app.command("benchmark")(benchmark.benchmark)
 
 
 def _version() -> str:
