@@ -104,3 +104,28 @@ class TrainDisplay:
                 f"(noisy {p.valid.get('pesq_noisy', float('nan')):.2f})"
             )
         self.progress.update(self._task, completed=p.step, info=info)
+
+
+def benchmark_table(report: dict[str, Any]) -> Table:
+    """One column per measurement (model, backend, threads), one row per figure."""
+    m = report["machine"]
+    table = Table(title=f"dfn4 benchmark: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['date_utc']}")
+    table.add_column("")
+    for r in report["results"]:
+        table.add_column(escape(f"{r['name']} {r['backend']} {r['threads']}t"), justify="right")
+    rows = [
+        ("parameters (M)", lambda r: f"{r['params']['total'] / 1e6:.3f}"),
+        ("GMAC/s network [1]", lambda r: f"{r['macs_per_s']['network'] / 1e9:.4f}"),
+        ("GMAC/s incl. STFT as DFT matmuls", lambda r: f"{r['macs_per_s']['total_with_dft'] / 1e9:.4f}"),
+        ("offline RTF (median)", lambda r: f"{r['offline']['rtf']:.4f}"),
+        ("step ms per 10 ms hop: median", lambda r: f"{r['streaming']['median_ms']:.3f}"),
+        ("  p90", lambda r: f"{r['streaming']['p90_ms']:.3f}"),
+        ("  p99", lambda r: f"{r['streaming']['p99_ms']:.3f}"),
+        ("peak RSS during enhance (MiB)", lambda r: f"{r['memory']['peak_mib']:.0f}"),
+        ("  growth over baseline (MiB)", lambda r: f"{r['memory']['growth_mib']:.1f}"),
+        ("algorithmic latency (ms)", lambda r: f"{r['latency']['ms']:.0f}"),
+    ]
+    for label, fmt in rows:
+        table.add_row(label, *[fmt(r) for r in report["results"]])
+    table.caption = "[1] FlopCounterMode (flops / 2) + analytic selective-scan and deep-filter terms, without the STFT"
+    return table

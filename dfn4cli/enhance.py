@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +12,13 @@ from rich.markup import escape
 
 from dfn4cli._options import Device, DeviceOpt, ModelOpt, ThreadsOpt, resolve_device, set_threads
 from dfn4cli._render import FileProgress, summary_table
+
+
+class Backend(str, Enum):
+    """What runs the model: torch (a checkpoint) or onnxruntime (an exported model.onnx, no torch)."""
+
+    torch = "torch"
+    onnx = "onnx"
 
 
 def enhance(
@@ -24,21 +32,32 @@ def enhance(
     suffix: Annotated[str, typer.Option(help="Added to each output file's stem.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs.")] = False,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")] = False,
+    backend: Annotated[
+        Backend, typer.Option(case_sensitive=False, help="onnx: --model is an exported model.onnx, run on the CPU.")
+    ] = Backend.torch,
 ) -> None:
     """Enhance audio files (any rate or channel count) and write them to OUT_DIR, aligned with the input."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if model is None:
         err.print("[bold red]error:[/] a model checkpoint is needed: pass --model PATH (no default model ships yet)")
         raise typer.Exit(2)
-    torch_device = resolve_device(device)
-    set_threads(threads)
-    from dfn4core import load_model, pipeline
+    if backend is Backend.torch:
+        torch_device = resolve_device(device)
+        set_threads(threads)
+    from dfn4core import pipeline
 
     pairs = pipeline.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive)
     if not pairs:
         err.print("[bold red]error:[/] no audio files to enhance")
         raise typer.Exit(1)
-    net = load_model(model, device=torch_device)
+    if backend is Backend.onnx:
+        from dfn4core.export.runtime import load_onnx_model
+
+        net = load_onnx_model(model, threads=threads)
+    else:
+        from dfn4core import load_model
+
+        net = load_model(model, device=torch_device)
     with FileProgress(err) as bars:
         results = pipeline.enhance_files(
             net, pairs, on_file_start=bars.on_file_start, on_progress=bars.on_progress,

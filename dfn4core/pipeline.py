@@ -1,7 +1,9 @@
 """File-level enhancement in constant memory: plan output paths, stream each file through the model.
 
-Each file goes block by block: read -> resample to the model rate -> Enhancer -> resample to the
-output rate -> write, so an hour-long file needs no more memory than a ten-second one.
+Each file goes block by block: read -> resample to the model rate -> streaming enhancer -> resample
+to the output rate -> write, so an hour-long file needs no more memory than a ten-second one.
+The model is a torch DFN4 or any `Backend` (e.g. the onnxruntime `OnnxModel`); torch is imported
+only for a torch model, so the ONNX backend runs without it.
 """
 
 from __future__ import annotations
@@ -12,12 +14,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
-from dfn4core.enhance import Enhancer
 from dfn4core.errors import AudioError, ConfigError, Dfn4Error
 from dfn4core.io import (
     AUDIO_EXTENSIONS,
@@ -28,6 +28,9 @@ from dfn4core.io import (
     iter_blocks,
     output_format,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -77,46 +80,101 @@ def _check_output(in_path: Path, out_path: Path, overwrite: bool) -> None:
         raise AudioError(out_path, "exists (use --overwrite)")
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
+class StreamEnhancer(Protocol):
+    """A streaming enhancer: (C, N) numpy chunks in, (C, N) out, `latency` samples late; flush() ends."""
+
+    latency: int
+
+    def process(self, chunk: np.ndarray) -> np.ndarray: ...
+
+    def flush(self) -> np.ndarray: ...
+
+
+class Backend(Protocol):
+    """What the pipeline needs of a model: its rate and a factory of streaming enhancers."""
+
+    sr: int
+
+    def new_enhancer(self, channels: int, atten_lim_db: float | None) -> StreamEnhancer: ...
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Enhancer":  # the torch Enhancer, imported only when a torch model is used
+        from dfn4core.enhance import Enhancer
+
+        globals()["Enhancer"] = Enhancer
+        return Enhancer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _TorchBackend:
+    """A torch model as a Backend: numpy chunks go to its device and come back as float32 numpy."""
+
+    def __init__(self, model: torch.nn.Module):
+        import torch
+
+        self.model, self.sr = model, model.cfg.dsp.sr
+        param = next(model.parameters(), None)
+        self.device = param.device if param is not None else torch.device("cpu")
+
+    def new_enhancer(self, channels: int, atten_lim_db: float | None) -> _TorchStream:
+        enhancer_cls = globals().get("Enhancer") or __getattr__("Enhancer")
+        return _TorchStream(enhancer_cls(self.model, atten_lim_db=atten_lim_db, channels=channels), self.device)
+
+
+class _TorchStream:
+    def __init__(self, enhancer: Any, device: torch.device):
+        self.enhancer, self.device, self.latency = enhancer, device, enhancer.latency
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(self.device)
+            return self.enhancer.process(x).detach().to("cpu", torch.float32).numpy()
+
+    def flush(self) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.enhancer.flush().detach().to("cpu", torch.float32).numpy()
+
+
+def as_backend(model: Any) -> Backend:
+    """`model` itself when it is a Backend (has `new_enhancer`), else a torch model wrapped as one."""
+    return model if hasattr(model, "new_enhancer") else _TorchBackend(model)
 
 
 class _Chain:
     """Per-file streaming stages: resample in, enhance (dropping its latency), resample out."""
 
-    def __init__(self, model: torch.nn.Module, channels: int, sr_in: int, sr_out: int, atten_lim_db: float | None):
-        sr_model = model.cfg.dsp.sr
+    def __init__(self, backend: Backend, channels: int, sr_in: int, sr_out: int, atten_lim_db: float | None):
+        sr_model = backend.sr
         self.channels = channels
         self.resample_in = StreamResampler(sr_in, sr_model, channels) if sr_in != sr_model else None
         self.resample_out = StreamResampler(sr_model, sr_out, channels) if sr_out != sr_model else None
-        self.enhancer = Enhancer(model, atten_lim_db=atten_lim_db, channels=channels)
+        self.enhancer = backend.new_enhancer(channels, atten_lim_db)
         self.to_drop = self.enhancer.latency
-        self.device = _model_device(model)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         x = self.resample_in.process(block) if self.resample_in else block
-        y = self._enhance(self.enhancer.process(self._tensor(x)))
+        y = self._enhance(self.enhancer.process(x))
         return self.resample_out.process(y) if self.resample_out else y
 
     def flush(self) -> np.ndarray:
         parts = []
         if self.resample_in is not None:
-            parts.append(self._enhance(self.enhancer.process(self._tensor(self.resample_in.flush()))))
+            parts.append(self._enhance(self.enhancer.process(self.resample_in.flush())))
         parts.append(self._enhance(self.enhancer.flush()))
         y = np.concatenate(parts, axis=1)
         if self.resample_out is None:
             return y
         return np.concatenate([self.resample_out.process(y), self.resample_out.flush()], axis=1)
 
-    def _tensor(self, x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-
-    def _enhance(self, y: torch.Tensor) -> np.ndarray:
-        out = y.detach().to("cpu", torch.float32).numpy()
-        drop = min(self.to_drop, out.shape[1])
+    def _enhance(self, y: np.ndarray) -> np.ndarray:
+        drop = min(self.to_drop, y.shape[1])
         self.to_drop -= drop
-        return out[:, drop:]
+        return y[:, drop:]
 
 
 class _LengthKeeper:
@@ -137,7 +195,7 @@ class _LengthKeeper:
 
 
 def enhance_file(
-    model: torch.nn.Module,
+    model: torch.nn.Module | Backend,
     in_path: str | Path,
     out_path: str | Path,
     *,
@@ -154,7 +212,8 @@ def enhance_file(
     and is written atomically: on any error nothing is left at `out_path`.
 
     Args:
-        model: a DFN4 in eval mode; audio follows its device.
+        model: a DFN4 in eval mode (audio follows its device), or a Backend such as
+            `dfn4core.export.runtime.OnnxModel`.
         in_path: noisy audio file, any rate and channel count libsndfile reads.
         out_path: where to write the enhanced audio.
         sr_out: output rate in Hz; None = the input's rate.
@@ -185,15 +244,15 @@ def enhance_file(
     _check_output(in_path, out_path, overwrite)
     logger.debug("%s: %s -> %s %s/%s %d Hz", in_path, info, out_path, fmt, subtype, sr_out)
     start = time.perf_counter()
-    with AudioWriter(out_path, sr_out, info.channels, fmt, subtype) as writer, torch.no_grad():
-        frames_in = _stream(model, in_path, info, writer, sr_out, atten_lim_db, block_s, on_progress)
+    with AudioWriter(out_path, sr_out, info.channels, fmt, subtype) as writer:
+        frames_in = _stream(as_backend(model), in_path, info, writer, sr_out, atten_lim_db, block_s, on_progress)
     seconds_taken = time.perf_counter() - start
     duration_s = frames_in / info.sr
     return FileResult(in_path, out_path, duration_s, seconds_taken, seconds_taken / max(duration_s, 1e-9))
 
 
 def _stream(
-    model: torch.nn.Module,
+    backend: Backend,
     in_path: Path,
     info: AudioInfo,
     writer: AudioWriter,
@@ -202,7 +261,7 @@ def _stream(
     block_s: float,
     on_progress: ProgressFn | None,
 ) -> int:
-    chain = _Chain(model, info.channels, info.sr, sr_out, atten_lim_db)
+    chain = _Chain(backend, info.channels, info.sr, sr_out, atten_lim_db)
     keeper = _LengthKeeper(writer, info.sr, sr_out)
     frames_in = 0
     for block in iter_blocks(in_path, max(1, round(block_s * info.sr))):
@@ -279,7 +338,7 @@ def plan_outputs(
 
 
 def enhance_files(
-    model: torch.nn.Module,
+    model: torch.nn.Module | Backend,
     pairs: Iterable[tuple[Path, Path]],
     *,
     on_file_start: Callable[[Path, AudioInfo], None] | None = None,
@@ -290,7 +349,7 @@ def enhance_files(
     """Enhances many files; a failure is recorded and never stops the others.
 
     Args:
-        model: a DFN4 in eval mode.
+        model: a DFN4 in eval mode, or a Backend (see enhance_file).
         pairs: (input, output) paths, e.g. from plan_outputs.
         on_file_start: called with (input, its AudioInfo) before a readable file is enhanced.
         on_progress: called with (done_frames, total_frames) of the current file.

@@ -2,6 +2,7 @@
 
 The reference scan (a plain loop over time) is the ground truth; `step` is the streaming update.
 Measured (torch 2.13 CPU, 1 thread, d_model 256, T 1000, batch 1, no grad): block 36 ms with the reference scan, 52-76 ms chunked, GRU 36 ms; so "auto" picks chunked only off the CPU.
+With gradients on the CPU "auto" picks "fused" (`scan.SelectiveScan`, hand-written backward): see benchmarks/scan.py.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from torch.nn import functional as F
 
 from dfn4core.errors import ConfigError
 from dfn4core.model.layers import GroupedLinear, RMSNorm
+from dfn4core.model.scan import selective_scan
 from dfn4core.model.state import State, prefixed, sub
 
 logger = logging.getLogger(__name__)
 
-SCAN_PATHS = ("auto", "reference", "chunked", "kernel")
+SCAN_PATHS = ("auto", "reference", "fused", "chunked", "kernel")
 CHUNK_FRAMES = 32  # chunk length of the two-level scan
 SCAN_BLOCK_FRAMES = 64  # frames discretised at once by the reference path
 AUTO_CHUNKED_MIN_FRAMES = 256  # "auto" considers the chunked scan from this many frames on
@@ -106,7 +108,7 @@ class Mamba(nn.Module):
         dt_min, dt_max, dt_init_floor: range of the initial dt (log-uniform), as in mamba_ssm.
         conv_bias: whether the conv has a bias.
         bias: whether in_proj and out_proj have biases.
-        scan: default scan path, one of "auto", "reference", "chunked", "kernel".
+        scan: default scan path, one of "auto", "reference", "fused", "chunked", "kernel".
     """
 
     def __init__(
@@ -214,6 +216,8 @@ class Mamba(nn.Module):
         """Selective scan of u (B, T, Di) from state h (B, Di, N), without the D skip and the gate."""
         dt, b, c = self._ssm_params(u)
         a = -torch.exp(self.A_log)
+        if path == "fused":
+            return selective_scan(dt, a, b, c, u, h)
         if path == "chunked":
             return chunked_scan(*_discretize(dt, a, b, u), c, h)
         # Discretising per block bounds memory and halved the time (no page faults on huge tensors).
@@ -236,6 +240,8 @@ class Mamba(nn.Module):
                 scan = "kernel"
             elif x.device.type != "cpu" and x.shape[1] >= AUTO_CHUNKED_MIN_FRAMES and not torch.is_grad_enabled():
                 scan = "chunked"  # ~10x fewer kernel launches (not measured on a GPU); slower on the CPU
+            elif x.device.type == "cpu" and torch.is_grad_enabled():
+                scan = "fused"  # one autograd node instead of several per frame
             else:
                 scan = "reference"
         if scan not in self._logged_paths:

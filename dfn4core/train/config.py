@@ -11,6 +11,8 @@ A TOML file looks like:
     lr = 1e-3
     [loss.weights]            # see dfn4core.losses.config.LossConfig
     spec_mag = 1000.0
+    [distill]                 # optional: a frozen teacher (see dfn4core.losses.distill)
+    teacher = "full.pt"
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal
 from dfn4core.config import ModelConfig
 from dfn4core.errors import ConfigError
 from dfn4core.losses.config import LossConfig
+from dfn4core.losses.distill import DistillConfig
 
 Variant = Literal["full", "lite", "tiny"]
 Amp = Literal["auto", "off", "bf16", "fp16"]
@@ -83,6 +86,7 @@ class TrainConfig:
         best_metric: what picks best.pt: "si_sdr" or "pesq" (higher is better) or "valid_loss" (lower).
         optim: optimizer and schedule.
         loss: loss terms and weights.
+        distill: the teacher and the distillation weights (no teacher: ordinary training).
     """
 
     variant: Variant = "full"
@@ -101,6 +105,7 @@ class TrainConfig:
     best_metric: BestMetric = "si_sdr"
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def __post_init__(self) -> None:
         if self.variant not in ("full", "lite", "tiny"):
@@ -130,6 +135,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["loss"] = self.loss.to_dict()
+        out["distill"] = self.distill.to_dict()
         return out
 
     @classmethod
@@ -141,6 +147,8 @@ class TrainConfig:
             data["optim"] = OptimConfig(**data["optim"])
         if "loss" in data:
             data["loss"] = LossConfig.from_dict(data["loss"])
+        if "distill" in data:
+            data["distill"] = DistillConfig.from_dict(data["distill"])
         try:
             return cls(**data)
         except TypeError as err:

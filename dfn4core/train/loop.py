@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from dfn4core.losses import aligned_pair
-from dfn4core.model.dfnet4 import DFN4
+from dfn4core.model.dfnet4 import DFN4, DFN4Output
 from dfn4core.train.distributed import DistContext, all_ranks_true
 
 SI_SDR_EPS = 1e-8
@@ -44,8 +44,12 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     ctx: StepContext,
     disc: nn.Module | None = None,
+    extra_loss: Callable[[Tensor, DFN4Output], dict[str, Tensor]] | None = None,
 ) -> tuple[dict[str, Tensor], Tensor] | None:
-    """One generator update.
+    """One generator update of every parameter in `optimizer` (gradients clipped together).
+
+    `extra_loss(noisy, out)` adds named terms to the task losses (distillation: a frozen
+    teacher's output for `noisy` against the student's `out`).
 
     Returns:
         The detached named terms (plus "total") and the enhanced wave (detached, for the
@@ -56,10 +60,12 @@ def train_step(
     with ctx.autocast():
         out = model(noisy)
         terms = loss_fn(_float_output(out), clean, noise, disc)
+        if extra_loss is not None:
+            terms.update(extra_loss(noisy, out))
     total = sum(terms.values())
     optimizer.zero_grad(set_to_none=True)
     if not all_ranks_true(bool(torch.isfinite(total)), ctx.dist, ctx.device) or not _backward_and_step(
-        total, model.parameters(), optimizer, ctx
+        total, [p for group in optimizer.param_groups for p in group["params"]], optimizer, ctx
     ):
         _restore_buffers(model, saved)
         return None

@@ -119,8 +119,10 @@ class _Run:
         torch.manual_seed(cfg.seed)
         self.model = DFN4(cfg.model_config()).to(device).train()
         self.loss_fn = GeneratorLoss(cfg.loss, self.model.cfg.dsp).to(device)
+        self.distiller = _distiller(cfg, self.model, device)
+        params = [*self.model.parameters(), *(self.distiller.parameters() if self.distiller is not None else ())]
         o = cfg.optim
-        self.opt = torch.optim.AdamW(self.model.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        self.opt = torch.optim.AdamW(params, o.lr, betas=o.betas, weight_decay=o.weight_decay)
         self.sched = make_scheduler(self.opt, o.warmup_steps, cfg.steps, o.lr_min / o.lr)
         self.disc = self.disc_opt = self.disc_sched = None
         if self._gan_enabled():
@@ -133,6 +135,9 @@ class _Run:
             self._restore(ckpt_io.load_training_checkpoint(last))
         self.ddp_model = wrap(self.model, self.dist, device)
         self.ddp_disc = wrap(self.disc, self.dist, device) if self.disc is not None else None
+        self.extra_loss = self.distiller
+        if self.distiller is not None and any(True for _ in self.distiller.parameters()):
+            self.extra_loss = wrap(self.distiller, self.dist, device)  # the projection trains on every rank
         self.train_set = build_dataset(self.data, "train")
         self.valid_set = build_dataset(self.data, "valid") if cfg.valid_every else None
         self.per_epoch = steps_per_epoch(len(self.train_set), cfg.batch_size, self.dist.world_size)
@@ -166,7 +171,7 @@ class _Run:
         gan = self.disc is not None and self.step >= self.cfg.gan_start_step
         if self.disc is not None:
             self.disc.requires_grad_(False)  # the generator step needs no discriminator gradients
-        result = train_step(self.ddp_model, self.loss_fn, batch, self.opt, self.ctx, self.disc if gan else None)
+        result = train_step(self.ddp_model, self.loss_fn, batch, self.opt, self.ctx, self.disc if gan else None, self.extra_loss)
         terms: dict[str, torch.Tensor] = {}
         if result is None:
             self.skipped += 1
@@ -225,6 +230,7 @@ class _Run:
             "disc": self.disc.state_dict() if self.disc is not None else None,
             "disc_optimizer": self.disc_opt.state_dict() if self.disc_opt is not None else None,
             "disc_scheduler": self.disc_sched.state_dict() if self.disc_sched is not None else None,
+            "distill": self.distiller.state_dict() if self.distiller is not None else None,
             "rng": ckpt_io.rng_state(),
             "train_config": self.cfg.to_dict(),
         }
@@ -240,6 +246,8 @@ class _Run:
             self.disc.load_state_dict(state["disc"])
             self.disc_opt.load_state_dict(state["disc_optimizer"])
             self.disc_sched.load_state_dict(state["disc_scheduler"])
+        if self.distiller is not None and state.get("distill") is not None:
+            self.distiller.load_state_dict(state["distill"])
         self.step, self.skipped, self.best = state["step"], state["skipped"], state["best"]
         ckpt_io.set_rng_state(state["rng"])
         logger.info("resumed at step %d", self.step)
@@ -247,6 +255,15 @@ class _Run:
     def _gan_enabled(self) -> bool:
         w = self.cfg.loss.weights
         return self.cfg.gan_start_step < self.cfg.steps and (w.adv > 0 or w.feature_match > 0)
+
+
+def _distiller(cfg: TrainConfig, model: DFN4, device: torch.device):
+    """The frozen teacher and distillation loss when cfg.distill names a teacher, else None."""
+    if not cfg.distill.enabled:
+        return None
+    from dfn4core.train.distill import Distiller
+
+    return Distiller(cfg, model, device)
 
 
 def _valid_batches(dataset, cfg: TrainConfig):

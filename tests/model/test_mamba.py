@@ -72,7 +72,7 @@ def test_init_matches_mamba_ssm():
     assert model.dt_rank == math.ceil(D_MODEL / 16)
 
 
-@pytest.mark.parametrize("scan", ["reference", "chunked"])
+@pytest.mark.parametrize("scan", ["reference", "fused", "chunked"])
 @pytest.mark.parametrize("from_zero", [True, False])
 @torch.no_grad()
 def test_scan_matches_reference_and_steps(mamba, x, scan, from_zero):
@@ -87,7 +87,7 @@ def test_scan_matches_reference_and_steps(mamba, x, scan, from_zero):
     _assert_states_close(new_state, step_state)
 
 
-@pytest.mark.parametrize("scan", ["reference", "chunked"])
+@pytest.mark.parametrize("scan", ["reference", "fused", "chunked"])
 @pytest.mark.parametrize("frames", [1, 2, 33])
 @torch.no_grad()
 def test_halves_carry_state(mamba, x, scan, frames):
@@ -98,10 +98,11 @@ def test_halves_carry_state(mamba, x, scan, frames):
     _assert_states_close(end, state)
 
 
-def test_chunked_gradients_equal_reference(mamba, x):
+@pytest.mark.parametrize("path", ["chunked", "fused"])
+def test_gradients_equal_reference(mamba, x, path):
     start = _random_state(mamba)
     grads = {}
-    for scan in ("reference", "chunked"):
+    for scan in ("reference", path):
         mamba.zero_grad()
         x_in, ssm_in = x.clone().requires_grad_(), start["ssm"].clone().requires_grad_()
         y, state = mamba(x_in, {"conv": start["conv"], "ssm": ssm_in}, scan=scan)
@@ -109,7 +110,7 @@ def test_chunked_gradients_equal_reference(mamba, x):
         grads[scan] = {"x": x_in.grad, "ssm": ssm_in.grad, **{k: p.grad.clone() for k, p in mamba.named_parameters()}}
     for name, grad in grads["reference"].items():
         assert torch.isfinite(grad).all(), name
-        torch.testing.assert_close(grads["chunked"][name], grad, atol=1e-5, rtol=1e-5, msg=name)
+        torch.testing.assert_close(grads[path][name], grad, atol=1e-5, rtol=1e-5, msg=name)
 
 
 @torch.no_grad()
@@ -126,14 +127,15 @@ def test_large_dt_is_finite_and_paths_agree(mamba, x):
     _assert_states_close(step_state, ref_state)
 
 
-def test_auto_picks_reference_with_grad_and_logs_once(mamba, x, caplog):
+def test_auto_picks_fused_with_grad_on_cpu_and_logs_once(mamba, x, caplog):
     caplog.set_level(logging.INFO, logger="dfn4core.model.mamba")
     y_auto, _ = mamba(x)
     mamba(x)
-    y_ref, _ = mamba(x, scan="reference")
+    with torch.no_grad():
+        y_ref, _ = mamba(x)
     _close(y_auto, y_ref)
     messages = [r.getMessage() for r in caplog.records if "scan path" in r.getMessage()]
-    assert messages == ["Mamba scan path: reference"]
+    assert messages == ["Mamba scan path: fused", "Mamba scan path: reference"]
 
 
 def test_kernel_on_cpu_raises(mamba, x):

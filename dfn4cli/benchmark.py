@@ -1,0 +1,64 @@
+"""`dfn4 benchmark`: parameters, MACs, real-time factor, per-hop latency and memory of DFN4 models."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from dfn4cli._render import benchmark_table
+
+
+class Variant(str, Enum):
+    full = "full"
+    lite = "lite"
+    all = "all"
+    tiny = "tiny"
+
+
+def benchmark(
+    variant: Annotated[Variant, typer.Option(help="Model variant(s) with random weights; all = full and lite.")] = Variant.all,
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", exists=True, dir_okay=False, help="Measure this checkpoint instead.")] = None,
+    threads: Annotated[str, typer.Option(help="Comma-separated CPU thread counts, each measured.")] = "1",
+    seconds: Annotated[float, typer.Option(min=0.1, help="Audio length of the offline and memory runs (s).")] = 10.0,
+    hops: Annotated[int, typer.Option(min=1, help="Timed streaming hops (after warm-up).")] = 300,
+    backend: Annotated[str, typer.Option(help="Comma-separated: torch, onnx.")] = "torch",
+    compare_gru: Annotated[bool, typer.Option("--compare-gru/--no-compare-gru", help="Also the same network with GRUs.")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", dir_okay=False, help="Write every figure here.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", dir_okay=False, help="Write a PNG plot (needs dfn4[plot]).")] = None,
+) -> None:
+    """Measure what each model costs on this machine (eager torch on CPU; random weights unless --model)."""
+    from dfn4core import benchmark as bench
+    from dfn4core.model.checkpoint import load_model
+
+    try:
+        thread_counts = [int(t) for t in threads.split(",") if t.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected integers like 1,2, got {threads!r}", param_hint="--threads") from None
+    if plot is not None:
+        bench.require_matplotlib()
+    if model is not None:
+        loaded = load_model(model, device="cpu")
+        models = {model.stem: loaded}
+        if compare_gru:
+            models[f"{model.stem}-gru"] = bench.build(dataclasses.replace(loaded.cfg, temporal="gru"))
+    else:
+        names = ["full", "lite"] if variant is Variant.all else [variant.value]
+        names += [f"{n}-gru" for n in names] if compare_gru else []
+        models = {n: bench.build(bench.variant_config(n)) for n in names}
+    settings = bench.BenchmarkSettings(seconds=seconds, hops=hops, warmup_hops=min(50, hops))
+    console = Console(stderr=True)
+    with console.status("measuring ...") as status:
+        report = bench.run_benchmark(models, thread_counts, [b.strip() for b in backend.split(",")], settings,
+                                     on_progress=lambda done, total: status.update(f"measured {done}/{total}"))  # fmt: skip
+    Console().print(benchmark_table(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2))
+        console.print(f"wrote {json_out}")
+    if plot is not None:
+        console.print(f"wrote {bench.plot_benchmark(report, plot)}")

@@ -1,0 +1,175 @@
+"""Streaming enhancement with an exported graph, on numpy and onnxruntime alone (no torch).
+
+`OnnxModel` holds an onnxruntime session of `model.onnx` and the `model.json` written beside it
+(rates, latency, each state's name, shape and initial value); `OnnxEnhancer` has the contract of
+`dfn4core.enhance.Enhancer`: chunks of any size in, as many samples out, `latency` samples behind.
+Only numpy, onnxruntime and the standard library are imported (plus dfn4core.errors, which is
+plain Python), so a deployment needs neither torch nor the rest of dfn4core.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from dfn4core.errors import AudioError, CheckpointError, ConfigError
+
+METADATA_NAME = "model.json"
+METADATA_VERSION = 1
+
+OnnxState = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One state tensor of the graph: input and output names, shape, dtype, initial value."""
+
+    name: str
+    input: str
+    output: str
+    shape: tuple[int, ...]
+    dtype: str
+    init: np.ndarray
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Reads a model.json (the file, or the folder holding it, or the graph beside it)."""
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".onnx":
+        path = (path if path.is_dir() else path.parent) / METADATA_NAME
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(path, f"cannot read the ONNX model description: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format_version") != METADATA_VERSION:
+        raise CheckpointError(path, f"not a dfn4 model.json (format_version {METADATA_VERSION} expected)")
+    return meta
+
+
+def state_specs(meta: dict[str, Any]) -> list[StateSpec]:
+    """The states of a model.json, in graph order, with their initial values as arrays."""
+    specs = []
+    for s in meta["states"]:
+        shape = tuple(int(d) for d in s["shape"])
+        init = np.zeros(shape, s["dtype"]) if s["init"] == "zeros" else np.asarray(s["init"], s["dtype"]).reshape(shape)
+        specs.append(StateSpec(s["name"], s["input"], s["output"], shape, s["dtype"], init))
+    return specs
+
+
+class OnnxModel:
+    """An exported streaming graph: `state = init_state()`, then `out, state = step(hop, state)`.
+
+    Args:
+        onnx_path: the streaming graph (model.onnx or its INT8 version).
+        meta: its description (`read_metadata`); read from the model.json beside it when None.
+        threads: onnxruntime intra-op threads (None: onnxruntime's choice).
+    """
+
+    def __init__(self, onnx_path: str | Path, meta: dict[str, Any] | None = None, threads: int | None = None):
+        self.path = Path(onnx_path)
+        self.meta = meta if meta is not None else read_metadata(self.path)
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own untyped errors for bad files
+            raise CheckpointError(self.path, f"cannot load the ONNX graph: {err}") from None
+        self.states = state_specs(self.meta)
+        self.sr = int(self.meta["sample_rate"])
+        self.hop_size = int(self.meta["hop_size"])
+        self.delay_size = int(self.meta["delay_size"])
+        self._outputs = [self.meta["output"], *(s.output for s in self.states)]
+
+    def init_state(self) -> OnnxState:
+        """The state before the first sample of a stream (one stream: the graph has batch 1)."""
+        return {s.input: s.init.copy() for s in self.states}
+
+    def step(self, hop: np.ndarray, state: OnnxState) -> tuple[np.ndarray, OnnxState]:
+        """Enhance one hop. Shapes: hop (1, hop_size) float32 -> (1, hop_size), delayed by delay_size."""
+        results = self.session.run(self._outputs, {self.meta["input"]: hop, **state})
+        return results[0], {s.input: r for s, r in zip(self.states, results[1:])}
+
+    def new_enhancer(self, channels: int = 1, atten_lim_db: float | None = None) -> OnnxEnhancer:
+        """A streaming enhancer of `channels` streams (the factory `dfn4core.pipeline` expects)."""
+        return OnnxEnhancer(self, atten_lim_db=atten_lim_db, channels=channels)
+
+
+class OnnxEnhancer:
+    """Streaming enhancement with an OnnxModel: the same contract as `dfn4core.enhance.Enhancer`.
+
+    Each channel runs its own state through the batch-1 graph.
+
+    Args:
+        model: the OnnxModel.
+        atten_lim_db: limit of the noise attenuation in dB (None: no limit).
+        channels: number of streams processed together.
+    """
+
+    def __init__(self, model: OnnxModel, atten_lim_db: float | None = None, channels: int = 1):
+        if atten_lim_db is not None and atten_lim_db < 0:
+            raise ConfigError(f"atten_lim_db must be >= 0, got {atten_lim_db}")
+        self.model = model
+        self.channels = channels
+        self.hop = model.hop_size
+        self.delay = model.delay_size
+        self.latency = self.delay + self.hop
+        self.mix = 0.0 if atten_lim_db is None else 10.0 ** (-atten_lim_db / 20.0)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: the next sample starts a new stream."""
+        c = self.channels
+        self.states = [self.model.init_state() for _ in range(c)]
+        self._pending = np.zeros((c, 0), np.float32)
+        # One hop of leading zeros lets every call return as many samples as it was given.
+        self._ready = np.zeros((c, self.hop), np.float32)
+        self._dry = np.zeros((c, self.delay), np.float32)
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Enhance a chunk (C, N) (or (N,) for one channel); returns (C, N) float32, `latency` samples behind."""
+        x = np.asarray(chunk, dtype=np.float32)
+        x = x[None] if x.ndim == 1 else x
+        if x.ndim != 2 or x.shape[0] != self.channels:
+            raise AudioError(None, f"expected ({self.channels}, N) samples, got {tuple(np.shape(chunk))}")
+        pending = np.concatenate((self._pending, x), axis=1)
+        whole = pending.shape[1] // self.hop * self.hop
+        self._pending = pending[:, whole:]
+        if whole:
+            noisy = pending[:, :whole]
+            wet = np.empty_like(noisy)
+            for c in range(self.channels):
+                for i in range(0, whole, self.hop):
+                    hop = np.ascontiguousarray(noisy[c : c + 1, i : i + self.hop])
+                    out, self.states[c] = self.model.step(hop, self.states[c])
+                    wet[c, i : i + self.hop] = out[0]
+            if self.mix:
+                dry = np.concatenate((self._dry, noisy), axis=1)
+                self._dry = dry[:, -self.delay :]
+                wet = (1.0 - self.mix) * wet + self.mix * dry[:, :whole]
+            self._ready = np.concatenate((self._ready, wet), axis=1)
+        n = x.shape[1]
+        result, self._ready = self._ready[:, :n], self._ready[:, n:]
+        return result
+
+    def flush(self) -> np.ndarray:
+        """The last `latency` enhanced samples (C, latency); then the enhancer starts afresh."""
+        out = self.process(np.zeros((self.channels, self.latency), np.float32))
+        self.reset()
+        return out
+
+
+def load_onnx_model(path: str | Path, threads: int | None = None) -> OnnxModel:
+    """Loads an exported graph and the model.json beside it (`path`: the .onnx file or its folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.onnx"
+    if not path.is_file():
+        raise CheckpointError(path, "no such ONNX graph")
+    return OnnxModel(path, threads=threads)

@@ -1,0 +1,69 @@
+import dataclasses
+import math
+
+import pytest
+
+from dfn4core import ConfigError
+from dfn4core.benchmark import BenchmarkSettings, build, plot_benchmark, run_benchmark, variant_config
+
+FAST = BenchmarkSettings(seconds=0.2, hops=5, warmup_hops=1, repeats=2, warmup_runs=1, memory_process="same")
+
+
+def _positive_numbers(value, path=""):
+    """(path, number) of every number in a nested result, bools and ints included."""
+    if isinstance(value, dict):
+        return [item for k, v in value.items() for item in _positive_numbers(v, f"{path}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [item for i, v in enumerate(value) for item in _positive_numbers(v, f"{path}[{i}]")]
+    return [(path, value)] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
+def test_every_figure_is_there_finite_and_sane():
+    fresh = dataclasses.replace(FAST, memory_process="fresh")  # peak memory in a spawned process
+    report = run_benchmark({"tiny": build(variant_config("tiny"))}, threads=[1], settings=fresh)
+    assert {"cpu", "cores", "torch", "onnxruntime", "python", "date_utc"} <= set(report["machine"])
+    assert report["machine"]["cores"] >= 1
+    (r,) = report["results"]
+    assert (r["name"], r["backend"], r["threads"], r["temporal"]) == ("tiny", "torch", 1, "mamba")
+    assert r["params"]["total"] > 0 and r["macs_per_s"]["network"] > r["macs_per_s"]["network_counted"] > 0
+    assert r["offline"]["rtf"] > 0 and len(r["offline"]["runs_s"]) == 2
+    s = r["streaming"]
+    assert 0 < s["median_ms"] <= s["p90_ms"] <= s["p99_ms"] <= s["max_ms"] and s["hops"] == 5
+    assert r["memory"]["peak_mib"] > 0 and r["memory"]["growth_mib"] >= 0
+    assert r["latency"]["ms"] == 40.0
+    assert all(math.isfinite(v) for _, v in _positive_numbers(r))
+
+
+def test_gru_variant_and_progress():
+    calls = []
+    report = run_benchmark(
+        {"tiny-gru": build(variant_config("tiny-gru"))}, threads=[1, 2], settings=FAST, on_progress=lambda *a: calls.append(a)
+    )
+    assert [r["threads"] for r in report["results"]] == [1, 2] and calls == [(1, 2), (2, 2)]
+    assert report["results"][0]["temporal"] == "gru" and report["results"][0]["macs_per_s"]["scan_elementwise_analytic"] == 0
+
+
+def test_bad_requests_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown variant"):
+        variant_config("huge")
+    with pytest.raises(ConfigError, match="onnx"):
+        run_benchmark({"tiny": build(variant_config("tiny"))}, backends=["onnx"], settings=FAST)
+    with pytest.raises(ConfigError, match="unknown backend"):
+        run_benchmark({"tiny": build(variant_config("tiny"))}, backends=["tflite"], settings=FAST)
+    with pytest.raises(ConfigError, match="thread"):
+        run_benchmark({"tiny": build(variant_config("tiny"))}, threads=[0])
+    with pytest.raises(ConfigError, match="seconds"):
+        BenchmarkSettings(seconds=0)
+    with pytest.raises(ConfigError, match="memory_process"):
+        BenchmarkSettings(memory_process="other")
+
+
+def test_plot_needs_matplotlib_or_writes_a_png(tmp_path):
+    report = run_benchmark({"tiny": build(variant_config("tiny"))}, settings=FAST)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"dfn4\[plot\]"):
+            plot_benchmark(report, tmp_path / "b.png")
+    else:
+        assert plot_benchmark(report, tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
