@@ -54,3 +54,17 @@ def set_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+# Options shared by `dfn4 train` and `dfn4 distill`.
+DataOpt = Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help="Data sources (TOML).")]
+RunDirOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Run directory.")]
+TrainConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="Training settings (TOML).")
+]
+ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly.")]
+StepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Total steps.")]
+BatchSizeOpt = Annotated[Optional[int], typer.Option(min=1, help="Items per step and process.")]
+LrOpt = Annotated[Optional[float], typer.Option(min=0, help="Peak learning rate.")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed.")]
+WorkersOpt = Annotated[Optional[int], typer.Option(min=0, help="Data loader workers.")]

@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from dfn4cli._options import Device, DeviceOpt, ThreadsOpt, resolve_device, set_threads
+from dfn4cli._options import (
+    BatchSizeOpt,
+    DataOpt,
+    Device,
+    DeviceOpt,
+    LrOpt,
+    ResumeOpt,
+    RunDirOpt,
+    SeedOpt,
+    StepsOpt,
+    ThreadsOpt,
+    TrainConfigOpt,
+    WorkersOpt,
+    resolve_device,
+    set_threads,
+)
 from dfn4cli._render import TrainDisplay
 
 
 def train(
-    data: Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help="Data sources (TOML).")],
-    out: Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Run directory.")],
+    data: DataOpt,
+    out: RunDirOpt,
     variant: Annotated[Optional[str], typer.Option(help="full | lite | tiny (overrides the config).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="Training settings (TOML).")] = None,
-    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly.")] = False,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Total steps.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Items per step and process.")] = None,
-    lr: Annotated[Optional[float], typer.Option(min=0, help="Peak learning rate.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
-    num_workers: Annotated[Optional[int], typer.Option(min=0, help="Data loader workers.")] = None,
+    config: TrainConfigOpt = None,
+    resume: ResumeOpt = False,
+    steps: StepsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    seed: SeedOpt = None,
+    num_workers: WorkersOpt = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
 ) -> None:
