@@ -1,6 +1,6 @@
 """onnxruntime streaming time per 10 ms hop at one thread: full and lite, float and INT8 graphs.
 
-Usage (from the repository root): python -m benchmarks.onnx [--hops 500] [--out-dir DIR] [--threads 1]
+Usage (from the repository root): python benchmarks/onnx_stream.py (or python -m benchmarks.onnx_stream) [--hops 500] [--out-dir DIR] [--threads 1]
 Exports each variant (random weights: the cost does not depend on them) with `export_onnx(int8=True)`,
 then times `OnnxModel.step` on real speech (or generated audio), the graphs taking turns so that load
 from other jobs hits all alike. Prints wall and process-CPU milliseconds per hop (median and p90),
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,9 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dfn4core import DFN4, ModelConfig
-from dfn4core.export.onnx import export_onnx, validation_audio
-from dfn4core.export.runtime import OnnxModel
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dfn4core import DFN4, ModelConfig  # noqa: E402
+from dfn4core.export.onnx import export_onnx, validation_audio  # noqa: E402
+from dfn4core.export.runtime import OnnxModel  # noqa: E402
 
 REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "noisy_snr0.wav"
 
