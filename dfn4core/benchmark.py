@@ -230,13 +230,18 @@ def _peak_memory_here(model: DFN4, seconds: float) -> dict[str, Any]:
 
     audio = make_audio(seconds, model.cfg.dsp.sr).numpy()
     model(torch.from_numpy(audio[:, : model.hop_size]))  # one-off allocations belong to the baseline
+    return {"seconds": seconds, **_peak_rss_growth(lambda: enhance(model, audio, model.cfg.dsp.sr))}
+
+
+def _peak_rss_growth(work) -> dict[str, Any]:
+    """Peak resident set while `work()` runs and its growth over the resident set before it."""
     before = _proc_status_kib("VmRSS")
     method = "VmHWM after clear_refs" if before is not None and _reset_peak_rss() else "ru_maxrss"
     if method == "ru_maxrss":
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    enhance(model, audio, model.cfg.dsp.sr)
+    work()
     peak = _proc_status_kib("VmHWM") if method != "ru_maxrss" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"method": method, "seconds": seconds, "peak_mib": peak / 1024, "growth_mib": max(peak - before, 0) / 1024}
+    return {"method": method, "peak_mib": peak / 1024, "growth_mib": max(peak - before, 0) / 1024}
 
 
 def latency(cfg: ModelConfig) -> dict[str, float]:
@@ -276,10 +281,8 @@ def check_backend(backend: str) -> None:
     """Raises ConfigError for an unknown backend, or "onnx" while dfn4core.export.runtime is missing."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    if backend == "onnx":
-        if importlib.util.find_spec("dfn4core.export") is None or importlib.util.find_spec("dfn4core.export.runtime") is None:
-            raise ConfigError("backend 'onnx' is not available yet: it needs dfn4core.export.runtime (the ONNX export)")
-        raise ConfigError("backend 'onnx' is not wired into the benchmark yet: use --backend torch")  # TODO(#6)
+    if backend == "onnx" and (importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None):
+        raise ConfigError("backend 'onnx' needs the onnx and onnxruntime packages: pip install 'dfn4[export]'")
 
 
 def benchmark_model(
@@ -292,7 +295,8 @@ def benchmark_model(
         model: the model to measure (put in eval mode).
         threads: torch intra-op threads, set for this measurement and restored afterwards.
         settings: lengths, repetitions and warm-ups.
-        backend: "torch" (eager, CPU, no grad); "onnx" once dfn4core.export.runtime exists.
+        backend: "torch" (eager, CPU, no grad) or "onnx" (the exported streaming graph in
+            onnxruntime, one call per hop, `threads` intra-op threads).
     Returns:
         {name, backend, threads, params, macs_per_s, offline, streaming, memory, latency, config}.
     """
@@ -302,6 +306,13 @@ def benchmark_model(
     torch.set_num_threads(threads)
     try:
         logger.info("benchmark %s (%s, %d threads)", name, backend, threads)
+        if backend == "onnx":
+            from dfn4core.export.bench import onnx_figures
+
+            timed = onnx_figures(model, settings, threads)
+        else:
+            timed = {"offline": offline_rtf(model, settings), "streaming": step_latency(model, settings),
+                     "memory": peak_memory(model, settings)}  # fmt: skip
         return {
             "name": name,
             "backend": backend,
@@ -309,9 +320,7 @@ def benchmark_model(
             "temporal": model.cfg.temporal,
             "params": count_params(model),
             "macs_per_s": count_macs(model),
-            "offline": offline_rtf(model, settings),
-            "streaming": step_latency(model, settings),
-            "memory": peak_memory(model, settings),
+            **timed,
             "latency": latency(model.cfg),
             "config": model.cfg.to_dict(),
         }
@@ -331,7 +340,7 @@ def run_benchmark(
     Args:
         models: label -> model (see `variant_config` and `build`, or `load_model`).
         threads: intra-op thread counts, each set explicitly.
-        backends: "torch" (and "onnx" once the ONNX runtime lands).
+        backends: "torch" and/or "onnx" (the exported streaming graph in onnxruntime).
         settings: lengths, repetitions, warm-ups.
         on_progress: called with (done, total) after each measurement.
     Returns:
@@ -381,7 +390,7 @@ def plot_benchmark(report: dict[str, Any], path: str | Path) -> Path:
     median = [r["streaming"]["median_ms"] for r in results]
     p99 = [r["streaming"]["p99_ms"] - m for r, m in zip(results, median)]
     ax_hop.bar(x, median, yerr=[[0] * len(x), p99], capsize=4)
-    ax_hop.set(title="streaming step per 10 ms hop (median, p99)", ylabel="ms")
+    ax_hop.set(title="per 10 ms hop (median, p99)", ylabel="ms")
     for ax in (ax_rtf, ax_hop):
         ax.set_xticks(x, labels, fontsize=8)
     machine = report["machine"]

@@ -46,8 +46,6 @@ def test_gru_variant_and_progress():
 def test_bad_requests_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown variant"):
         variant_config("huge")
-    with pytest.raises(ConfigError, match="onnx"):
-        run_benchmark({"tiny": build(variant_config("tiny"))}, backends=["onnx"], settings=FAST)
     with pytest.raises(ConfigError, match="unknown backend"):
         run_benchmark({"tiny": build(variant_config("tiny"))}, backends=["tflite"], settings=FAST)
     with pytest.raises(ConfigError, match="thread"):
@@ -67,3 +65,14 @@ def test_plot_needs_matplotlib_or_writes_a_png(tmp_path):
             plot_benchmark(report, tmp_path / "b.png")
     else:
         assert plot_benchmark(report, tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_onnx_backend_times_the_exported_graph():
+    report = run_benchmark({"tiny": build(variant_config("tiny"))}, threads=[1], backends=["torch", "onnx"], settings=FAST)
+    torch_result, onnx_result = report["results"]
+    assert (torch_result["backend"], onnx_result["backend"]) == ("torch", "onnx")
+    assert onnx_result["params"] == torch_result["params"] and onnx_result["latency"] == torch_result["latency"]
+    s = onnx_result["streaming"]
+    assert 0 < s["median_ms"] <= s["p90_ms"] <= s["p99_ms"] <= s["max_ms"] and s["hops"] == 5
+    assert onnx_result["offline"]["rtf"] > 0 and onnx_result["memory"]["peak_mib"] > 0
+    assert all(math.isfinite(v) for _, v in _positive_numbers(onnx_result))

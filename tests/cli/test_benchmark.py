@@ -29,9 +29,13 @@ def test_benchmark_of_a_checkpoint(tmp_path, tiny_model):
     assert [r["name"] for r in json.loads(out.read_text())["results"]] == ["m", "m-gru"]
 
 
-def test_unavailable_backend_and_bad_threads_are_clear_errors():
-    result = runner.invoke(app, ["benchmark", *FAST, "--backend", "onnx"])
-    assert result.exit_code == 1 and "onnx" in result.output
+def test_onnx_backend_and_bad_input(tmp_path):
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["benchmark", *FAST, "--backend", "torch,onnx", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [r["backend"] for r in json.loads(out.read_text())["results"]] == ["torch", "onnx"]
+    result = runner.invoke(app, ["benchmark", *FAST, "--backend", "tflite"])
+    assert result.exit_code == 1 and "unknown backend" in result.output
     result = runner.invoke(app, ["benchmark", *FAST, "--threads", "one"])
     assert result.exit_code == 2 and "--threads" in result.output
 

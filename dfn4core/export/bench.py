@@ -1,0 +1,58 @@
+"""The onnxruntime backend of `dfn4core.benchmark`: export to a temporary folder, then time the graph.
+
+The streaming graph runs hop by hop in onnxruntime with the given intra-op thread count; the
+offline figure is the same graph over a whole clip (one call per hop), and memory is the peak
+resident-set growth of an `OnnxEnhancer` over the clip.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from typing import Any
+
+from dfn4core.model.dfnet4 import DFN4
+
+CHECK_SECONDS = 1.0  # audio the export validates the graph on
+
+
+def onnx_figures(model: DFN4, settings, threads: int) -> dict[str, Any]:
+    """{"offline", "streaming", "memory"} of `model`'s exported streaming graph, shaped as the torch ones."""
+    from dfn4core.benchmark import _peak_rss_growth, _quantiles_ms, make_audio
+    from dfn4core.export.onnx import export_onnx
+    from dfn4core.export.runtime import load_onnx_model
+
+    sr, hop = model.cfg.dsp.sr, model.hop_size
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(model, tmp, make_audio(CHECK_SECONDS, sr)[0].numpy())
+        graph = load_onnx_model(tmp, threads=threads)
+
+        total = settings.warmup_hops + settings.hops
+        frames = make_audio(total * hop / sr, sr)[0].numpy()[: total * hop].reshape(total, 1, hop)
+        state, times = graph.init_state(), []
+        for i, frame in enumerate(frames):
+            start = time.perf_counter()
+            _, state = graph.step(frame, state)
+            if i >= settings.warmup_hops:
+                times.append(time.perf_counter() - start)
+        streaming = {"hops": settings.hops, "hop_ms": 1e3 * hop / sr, **_quantiles_ms(times)}
+
+        clip = make_audio(settings.seconds, sr)[0].numpy()
+        clip = clip[: max(1, clip.size // hop) * hop].reshape(-1, 1, hop)
+        runs = []
+        for run in range(settings.warmup_runs + settings.repeats):
+            state, start = graph.init_state(), time.perf_counter()
+            for frame in clip:
+                _, state = graph.step(frame, state)
+            if run >= settings.warmup_runs:
+                runs.append(time.perf_counter() - start)
+        seconds = clip.size / sr
+        offline = {"seconds": seconds, "rtf": sorted(runs)[len(runs) // 2] / seconds, "runs_s": runs}
+
+        def enhance_clip() -> None:
+            enhancer = graph.new_enhancer(1)
+            enhancer.process(clip.reshape(1, -1))
+            enhancer.flush()
+
+        memory = {"seconds": seconds, **_peak_rss_growth(enhance_clip)}
+    return {"offline": offline, "streaming": streaming, "memory": memory}
