@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from dfn4cli._options import (
     BatchSizeOpt,
@@ -21,10 +20,8 @@ from dfn4cli._options import (
     ThreadsOpt,
     TrainConfigOpt,
     WorkersOpt,
-    resolve_device,
-    set_threads,
 )
-from dfn4cli._render import TrainDisplay
+from dfn4cli.train import run_and_report
 
 
 def distill(
@@ -43,15 +40,11 @@ def distill(
     threads: ThreadsOpt = None,
 ) -> None:
     """Distil a teacher into a (smaller) student: output spectra, ERB gains, deep filter and embeddings, plus the task losses."""
-    from dfn4core.data.config import load_data_config
     from dfn4core.train.config import load_train_config
     from dfn4core.train.distill import distill as run_distillation
 
-    set_threads(threads)
     cfg = load_train_config(config).replace(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers)
-    console = Console(stderr=True)
-    with TrainDisplay(console) as display:
-        result = run_distillation(cfg, load_data_config(data), out, teacher, resume=resume, device=resolve_device(device), on_progress=display.update)
-    console.print(f"[green]done[/]: {result.step} steps ({result.skipped_steps} skipped); last checkpoint {result.last_checkpoint}")
-    if result.best_checkpoint is not None:
-        console.print(f"best model ({cfg.best_metric} = {result.best_value:.3f}): {result.best_checkpoint}")
+    def run(cfg, data_cfg, run_dir, **kwargs):
+        return run_distillation(cfg, data_cfg, run_dir, teacher, **kwargs)
+
+    run_and_report(run, cfg, data, out, resume=resume, device=device, threads=threads)

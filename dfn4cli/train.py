@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -42,10 +43,17 @@ def train(
     threads: ThreadsOpt = None,
 ) -> None:
     """Train a model. Under `torchrun --nproc_per_node N -m dfn4cli train ...` each process trains one shard (DDP)."""
-    from dfn4core.data.config import load_data_config
     from dfn4core.train.config import load_train_config
-    from dfn4core.train.distributed import DistContext
     from dfn4core.train.runner import train as run_training
+
+    cfg = load_train_config(config).replace(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers)
+    run_and_report(run_training, cfg, data, out, resume=resume, device=device, threads=threads)
+
+
+def run_and_report(run, cfg, data: Path, out: Path, *, resume: bool, device: Device, threads: int | None) -> None:
+    """Sets up device, threads and DDP from torchrun's environment, runs `run` (train or distill)
+    with a progress display on rank 0, and prints where the results are."""
+    from dfn4core.data.config import load_data_config
 
     dist = _dist_from_env()
     torch_device = resolve_device(device)
@@ -55,10 +63,9 @@ def train(
         torch_device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(torch_device)
     set_threads(threads)
-    cfg = load_train_config(config).replace(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers)
     console = Console(stderr=True)
     with TrainDisplay(console, enabled=dist.is_main) as display:
-        result = run_training(cfg, load_data_config(data), out, resume=resume, device=torch_device, dist=dist, on_progress=display.update)
+        result = run(cfg, load_data_config(data), out, resume=resume, device=torch_device, dist=dist, on_progress=display.update)
     if dist.is_main:
         console.print(f"[green]done[/]: {result.step} steps ({result.skipped_steps} skipped); last checkpoint {result.last_checkpoint}")
         if result.best_checkpoint is not None:

@@ -54,3 +54,16 @@ def corpus_config(dirs: dict[str, Path], train_items: int, valid_items: int, seg
     )
 
 
+class Crash(Exception):
+    """Raised by `crash_at` to simulate a training process dying mid-run."""
+
+
+def crash_at(step: int):
+    """An on_progress callback that raises Crash when training reaches `step`."""
+
+    def on_progress(p):
+        if p.step == step:
+            raise Crash
+
+    return on_progress
+

@@ -3,7 +3,6 @@ import dataclasses
 import pytest
 import torch
 
-from corpus import corpus_config
 from dfn4core import DFN4, ModelConfig
 from dfn4core.data.loader import build_dataset
 from dfn4core.losses.distill import DistillConfig, DistillWeights, compressed
@@ -11,6 +10,8 @@ from dfn4core.model.checkpoint import save_model
 from dfn4core.train.config import OptimConfig, TrainConfig, load_train_config
 from dfn4core.train.distill import distill
 from dfn4core.train.runner import train
+
+from corpus import Crash, corpus_config, crash_at
 
 STEPS = 6
 CFG = TrainConfig(
@@ -61,23 +62,11 @@ def test_distilled_student_ends_closer_to_the_teacher(tmp_path, data, teacher):
     assert stored.distill.teacher == str(path.resolve()) and stored.distill.weights == CFG.distill.weights
 
 
-class Crash(Exception):
-    pass
-
-
-def _crash_at(step):
-    def on_progress(p):
-        if p.step == step:
-            raise Crash
-
-    return on_progress
-
-
 def test_resume_with_a_teacher_is_exact(tmp_path, data, teacher):
     cfg = CFG.replace(steps=2, ckpt_every=1)
     straight = distill(cfg, data, tmp_path / "a", teacher[1])
     with pytest.raises(Crash):
-        distill(cfg, data, tmp_path / "b", teacher[1], on_progress=_crash_at(1))  # after the step-1 checkpoint
+        distill(cfg, data, tmp_path / "b", teacher[1], on_progress=crash_at(1))  # after the step-1 checkpoint
     resumed = distill(cfg, data, tmp_path / "b", teacher[1], resume=True)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

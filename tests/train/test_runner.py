@@ -8,6 +8,8 @@ from dfn4core.losses import LossConfig
 from dfn4core.train.config import OptimConfig, TrainConfig, load_train_config
 from dfn4core.train.runner import train
 
+from corpus import Crash, crash_at
+
 CFG = TrainConfig(
     variant="tiny",
     steps=4,
@@ -23,18 +25,6 @@ CFG = TrainConfig(
 )
 
 
-class Crash(Exception):
-    pass
-
-
-def _crash_at(step):
-    def on_progress(p):
-        if p.step == step:
-            raise Crash
-
-    return on_progress
-
-
 def _weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -42,7 +32,7 @@ def _weights(model):
 def test_resume_after_a_crash_is_exact(tmp_path, small_data):
     straight = train(CFG, small_data, tmp_path / "a")
     with pytest.raises(Crash):
-        train(CFG, small_data, tmp_path / "b", on_progress=_crash_at(3))  # dies after the step-2 checkpoint
+        train(CFG, small_data, tmp_path / "b", on_progress=crash_at(3))  # dies after the step-2 checkpoint
     resumed = train(CFG, small_data, tmp_path / "b", resume=True)
     assert resumed.step == straight.step == 4
     a, b = _weights(straight.model), _weights(resumed.model)
