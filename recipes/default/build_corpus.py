@@ -128,7 +128,7 @@ def load_sentences(seed: int) -> dict[str, list[str]]:
             body = re.split(r"\n\s*(--|-- )", entry)[0]  # drop the attribution
             text = re.sub(r"\s+", " ", body).strip()
             for s in re.split(r"(?<=[.!?])\s+", text):
-                if 30 <= len(s) <= 200 and re.fullmatch(r"[A-Za-z0-9 ,.;:'!?\-]+", s) and s not in seen:
+                if 30 <= len(s) <= 200 and not s.startswith("-") and re.fullmatch(r"[A-Za-z0-9 ,.;:'!?\-]+", s) and s not in seen:
                     seen.add(s)
                     split = "valid" if seed_of("sentence", s)[0] % 10 == 0 else "train"
                     out[split].append(s)
@@ -155,9 +155,13 @@ def utterance_text(rng: np.random.Generator, sentences: list[str]) -> str:
 
 
 def espeak_audio(voice: str, text: str, rate: int, pitch: int) -> tuple[np.ndarray, int]:
-    cmd = ["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", text]
-    data = subprocess.run(cmd, capture_output=True, check=True).stdout
-    x, sr = sf.read(io.BytesIO(data), dtype="float32")
+    # The text goes through stdin: on the command line, a sentence starting with "-" is an option.
+    cmd = ["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", "--stdin"]
+    data = subprocess.run(cmd, input=text.encode(), capture_output=True, check=True).stdout
+    try:
+        x, sr = sf.read(io.BytesIO(data), dtype="float32")
+    except sf.LibsndfileError as e:
+        raise RuntimeError(f"espeak-ng gave unreadable audio for voice {voice!r} and text {text!r}") from e
     return x, sr
 
 

@@ -4,7 +4,7 @@
 # CORPUS=/data/dfn4-corpus bash recipes/default/run.sh   # another corpus location
 set -euo pipefail
 CORPUS="${CORPUS:-$HOME/dfn4-corpus}"
-HOURS_SYNTH="${HOURS_SYNTH:-20}"
+HOURS_SYNTH="${HOURS_SYNTH:-6}"  # the shipped models: 6 h of TTS (more is cheap for espeak-ng, slow for piper)
 
 # 1. Packages (root; once per machine).
 sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
