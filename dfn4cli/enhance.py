@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dfn4cli._options import Device, DeviceOpt, ModelOpt, ThreadsOpt, resolve_device, set_threads
+from dfn4cli._options import Device, DeviceOpt, ThreadsOpt, resolve_device, set_threads
 from dfn4cli._render import FileProgress, summary_table
 
 
@@ -24,7 +24,13 @@ class Backend(str, Enum):
 def enhance(
     inputs: Annotated[list[Path], typer.Argument(exists=True, metavar="INPUT", help="Audio files or folders.")],
     out_dir: Annotated[Path, typer.Option("--out-dir", "-o", file_okay=False, help="Folder for the outputs.")],
-    model: ModelOpt = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model", "-m", show_default="the shipped default model",
+            help="A shipped model (lite, full) or a checkpoint file; with --backend onnx, an exported model.onnx.",
+        ),
+    ] = None,
     atten_lim_db: Annotated[Optional[float], typer.Option(min=0, help="Cap on noise reduction in dB.")] = None,
     sr: Annotated[Optional[int], typer.Option(min=1, show_default="input's", help="Output sample rate in Hz.")] = None,
     device: DeviceOpt = Device.auto,
@@ -38,9 +44,16 @@ def enhance(
 ) -> None:
     """Enhance audio files (any rate or channel count) and write them to OUT_DIR, aligned with the input."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    if model is None:
-        err.print("[bold red]error:[/] a model checkpoint is needed: pass --model PATH (no default model ships yet)")
+    if model is None and backend is Backend.onnx:
+        err.print("[bold red]error:[/] --backend onnx needs --model MODEL.onnx (written by `dfn4 export --onnx`)")
         raise typer.Exit(2)
+    if model is None:
+        from dfn4core.pretrained import default_model_name
+
+        model = default_model_name()
+        if model is None:
+            err.print("[bold red]error:[/] no model ships in this install: pass --model CHECKPOINT")
+            raise typer.Exit(2)
     if backend is Backend.torch:
         torch_device = resolve_device(device)
         set_threads(threads)

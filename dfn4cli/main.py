@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from dfn4cli import benchmark, distill, enhance, evaluate, export, train
+from dfn4cli import benchmark, distill, enhance, evaluate, export, quantize, train
 
 LOGGERS = ("dfn4core", "dfn4cli")
 
@@ -49,6 +49,7 @@ app = typer.Typer(
 app.command("enhance", no_args_is_help=True)(enhance.enhance)
 app.command("evaluate", no_args_is_help=True)(evaluate.evaluate)
 app.command("export", no_args_is_help=True)(export.export)
+app.command("quantize", no_args_is_help=True)(quantize.quantize)
 app.command("train", no_args_is_help=True)(train.train)
 app.command("distill", no_args_is_help=True)(distill.distill)
 app.command("benchmark")(benchmark.benchmark)

@@ -1,4 +1,5 @@
-"""Deployment: the ONNX streaming graph (`onnx.py`, needs torch) and its torch-free runtime (`runtime.py`).
+"""Deployment: the ONNX streaming graph (`onnx.py`, needs torch), its torch-free runtime (`runtime.py`),
+and INT8 torch models (`quantize.py`, `dfn4 quantize`).
 
 This package's own import pulls in neither torch nor onnx, so `dfn4core.export.runtime` runs on a
 machine with numpy and onnxruntime only.

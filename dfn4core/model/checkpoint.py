@@ -19,6 +19,7 @@ import torch
 from dfn4core.config import ModelConfig
 from dfn4core.errors import CheckpointError, ConfigError
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.pretrained import resolve_model
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "model_config", "state_dict")
@@ -85,19 +86,25 @@ def load_model(path: str | Path, device: torch.device | str | None = None) -> DF
     """Rebuild a DFN4 from a checkpoint written by `save_model` (or a training checkpoint).
 
     Args:
-        path: checkpoint file.
+        path: checkpoint file, or the name of a model that ships in the package ("lite", "full").
         device: where to put the model; CPU when None.
     Returns:
         The model in eval mode.
     Raises:
-        CheckpointError: the file is missing, corrupt, from a newer dfn4, or its weights do not fit.
+        CheckpointError: the file is missing, corrupt, from a newer dfn4, or its weights do not fit;
+            or the named model does not ship in this package.
     """
+    path = resolve_model(path)
     ckpt = read_checkpoint(path)
     try:
         cfg = ModelConfig.from_dict(ckpt["model_config"])
     except (ConfigError, TypeError) as err:
         raise CheckpointError(path, f"invalid model config ({err})") from err
     model = DFN4(cfg)
+    if "quantization" in ckpt:  # an INT8 model (dfn4core.export.quantize): rebuild its layers first
+        from dfn4core.export.quantize import quantized_structure
+
+        model = quantized_structure(model, ckpt["quantization"], path, device)
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as err:

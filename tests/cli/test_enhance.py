@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import dfn4core
 from dfn4cli.main import app
 from dfn4core import DFN4, ModelConfig, save_model
-from dfn4core import pipeline
+from dfn4core import pipeline, pretrained
 from dfn4core.errors import CheckpointError
 from dfn4core.io import audio_info, write_audio
 
@@ -56,12 +56,28 @@ def test_version():
     assert result.exit_code == 0 and result.output.startswith("dfn4 ")
 
 
-def test_missing_model_says_a_checkpoint_is_needed(tmp_path):
+def test_without_model_the_shipped_default_is_used(tmp_path, monkeypatch):
     write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
+    loaded = []
+    monkeypatch.setattr(pretrained, "default_model_name", lambda: "lite")
+    monkeypatch.setattr(dfn4core, "load_model", lambda path, device=None: loaded.append(path) or DFN4(ModelConfig.tiny()))
+    result = runner.invoke(app, ["enhance", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert loaded == ["lite"] and (tmp_path / "out" / "a.wav").is_file()
+
+
+def test_without_model_and_nothing_shipped_says_a_checkpoint_is_needed(tmp_path, monkeypatch):
+    write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
+    monkeypatch.setattr(pretrained, "default_model_name", lambda: None)
     result = runner.invoke(app, ["enhance", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2
-    needed = "error: a model checkpoint is needed: pass --model PATH (no default model ships yet)"
-    assert result.stderr.strip() == needed
+    assert result.stderr.strip() == "error: no model ships in this install: pass --model CHECKPOINT"
+
+
+def test_onnx_backend_needs_a_model(tmp_path):
+    write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
+    result = runner.invoke(app, ["enhance", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out"), "--backend", "onnx"])
+    assert result.exit_code == 2 and "--backend onnx needs --model" in result.stderr
 
 
 def test_options_reach_the_library(tmp_path, monkeypatch):
@@ -80,7 +96,7 @@ def test_options_reach_the_library(tmp_path, monkeypatch):
     opts = "--atten-lim-db 12 --sr 22050 --device cpu --threads 1 --suffix _x --overwrite".split()
     result = runner.invoke(app, [*cli_args(tmp_path / "in", tmp_path / "out", tmp_path / "m.pt"), *opts])
     assert result.exit_code == 0, result.output
-    assert loaded == [(tmp_path / "m.pt", torch.device("cpu"))] and threads == [1]
+    assert [(Path(p), d) for p, d in loaded] == [(tmp_path / "m.pt", torch.device("cpu"))] and threads == [1]
     net, pairs, kwargs = calls[0]
     assert net is model and pairs == [(tmp_path / "in" / "a.wav", tmp_path / "out" / "a_x.wav")]
     assert {k: kwargs[k] for k in ("sr_out", "atten_lim_db", "overwrite")} == {

@@ -1,0 +1,97 @@
+"""The models that ship inside the package, by name ("lite", "full"), each checked by its SHA-256.
+
+`models.json` beside this file lists them: weight file (a `.safetensors` checkpoint written by
+`save_model`), checksum, and what it was trained on. `resolve_model("lite")` gives the file's path;
+`load_model("lite")` goes through it. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from dfn4core.errors import CheckpointError
+
+MANIFEST = Path(__file__).with_name("models.json")
+KNOWN_NAMES = ("full", "lite")  # names a shipped model may take (the model variants)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """One shipped model: `path` is inside the installed package."""
+
+    name: str
+    path: Path
+    sha256: str
+    variant: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@cache
+def _manifest() -> dict[str, Any]:
+    if not MANIFEST.is_file():
+        return {"default": None, "models": {}}
+    return json.loads(MANIFEST.read_text())
+
+
+def shipped_models() -> dict[str, PretrainedModel]:
+    """Every model in the package, by name."""
+    models = _manifest()["models"]
+    return {
+        name: PretrainedModel(name, MANIFEST.with_name(m["file"]), m["sha256"], m["variant"], m.get("info", {}))
+        for name, m in models.items()
+    }
+
+
+def default_model_name() -> str | None:
+    """The model `dfn4 enhance` uses without `--model` (None when none ships)."""
+    return _manifest()["default"]
+
+
+def is_model_name(model: str | Path) -> bool:
+    """True when `model` names a shipped (or a not-yet-shipped) model rather than a file."""
+    return isinstance(model, str) and model in (*KNOWN_NAMES, *shipped_models())
+
+
+def resolve_model(model: str | Path) -> Path:
+    """The checkpoint file of `model`: a path as given, or the verified file of a shipped model.
+
+    Raises:
+        CheckpointError: a shipped name whose weights are not in this package, or whose file does not
+            match its checksum (a damaged install).
+    """
+    if not is_model_name(model):
+        return Path(model)
+    shipped = shipped_models()
+    if model not in shipped:
+        names = ", ".join(sorted(shipped)) or "none"
+        raise CheckpointError(model, f"no '{model}' model ships in this package (shipped: {names}); pass a checkpoint")
+    entry = shipped[model]
+    _verify(entry.path, entry.sha256)
+    return entry.path
+
+
+@cache
+def _verify(path: Path, sha256: str) -> None:
+    if not path.is_file():
+        raise CheckpointError(path, "the shipped weights are missing: reinstall dfn4")
+    digest = file_sha256(path)
+    if digest != sha256:
+        raise CheckpointError(path, f"checksum mismatch (sha256 {digest[:12]}..., expected {sha256[:12]}...): reinstall dfn4")
+    logger.debug("verified %s", path)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
