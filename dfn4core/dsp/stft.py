@@ -1,9 +1,10 @@
-"""Frame-wise STFT/ISTFT with a Vorbis window and carried buffers, written as real matmuls.
+"""Frame-wise STFT/ISTFT with a Vorbis window and carried buffers.
 
-Complex values are a trailing dimension of 2 everywhere. The DFT itself is torch.fft (about 20x
-faster than a matmul at this size), or, while exporting to ONNX, the same transform as a real
-matmul with fixed cos/sin matrices (`dft_matrices`), which any runtime supports; both are tested
-to agree to float rounding.
+Complex values are a trailing dimension of 2 everywhere. The DFT itself is torch.fft, or, while
+exporting to ONNX, the same transform as small real matmuls (`FactoredRealDft`, a two-stage
+Cooley-Tukey split), which any runtime supports; both are tested to agree to float rounding.
+The forward scale 2*hop/N^2 matches DeepFilterNet's spectrum level, so feature statistics (for
+instance the ERB dB range) carry over; the inverse undoes it exactly.
 With a 50 % overlap the Vorbis window satisfies w[n]^2 + w[n + hop]^2 = 1 (Princen-Bradley), so
 analysis then synthesis reconstructs the input delayed by fft_size - hop_size samples.
 """
@@ -15,6 +16,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from dfn4core.dsp.dft import FactoredRealDft
 from dfn4core.model.state import State
 
 
@@ -22,28 +24,6 @@ def vorbis_window(size: int, dtype: torch.dtype = torch.float64) -> Tensor:
     """w[n] = sin(pi/2 * sin^2(pi (n + 1/2) / size)), the power-complementary Vorbis window."""
     n = torch.arange(size, dtype=torch.float64)
     return torch.sin(0.5 * math.pi * torch.sin(math.pi * (n + 0.5) / size) ** 2).to(dtype)
-
-
-def dft_matrices(fft_size: int, hop_size: int) -> tuple[Tensor, Tensor]:
-    """Forward (N, 2F) and inverse (2F, N) real DFT matrices with window and scale folded in.
-
-    The forward scale 2*hop/N^2 matches DeepFilterNet's spectrum level, so feature statistics
-    (for instance the ERB dB range) carry over; the inverse undoes it exactly.
-    """
-    n_freqs = fft_size // 2 + 1
-    window = vorbis_window(fft_size)
-    n = torch.arange(fft_size, dtype=torch.float64)[:, None]
-    k = torch.arange(n_freqs, dtype=torch.float64)[None, :]
-    phase = 2 * math.pi * ((n * k) % fft_size) / fft_size  # N, F
-    scale = 2 * hop_size / fft_size**2
-    fwd = torch.stack((torch.cos(phase), -torch.sin(phase)), dim=-1) * (window[:, None, None] * scale)
-    weight = torch.full((n_freqs,), 2.0, dtype=torch.float64)
-    weight[0] = 1.0
-    if fft_size % 2 == 0:
-        weight[-1] = 1.0
-    inv = torch.stack((torch.cos(phase), -torch.sin(phase)), dim=-1) * weight[None, :, None]
-    inv = inv.permute(1, 2, 0) * (window[None, None, :] / (fft_size * scale))  # F, 2, N
-    return fwd.reshape(fft_size, 2 * n_freqs).float(), inv.reshape(2 * n_freqs, fft_size).float()
 
 
 class Stft(nn.Module):
@@ -62,9 +42,7 @@ class Stft(nn.Module):
         self.scale = 2 * hop_size / fft_size**2
         # True: always use the matmul DFT (for exporters or runtimes without an FFT op).
         self.matmul_dft = False
-        fwd, inv = dft_matrices(fft_size, hop_size)
-        self.register_buffer("fwd", fwd, persistent=False)
-        self.register_buffer("inv", inv, persistent=False)
+        self.dft = FactoredRealDft(fft_size)
         self.register_buffer("window", vorbis_window(fft_size, torch.float32), persistent=False)
 
     def use_matmul(self) -> bool:
@@ -84,7 +62,7 @@ class Stft(nn.Module):
         x = torch.cat((buf, wave), dim=1).reshape(batch, -1, self.hop_size)  # B, T+1, hop
         frames = torch.cat((x[:, :-1], x[:, 1:]), dim=-1)
         if self.use_matmul():
-            spec = (frames @ self.fwd).reshape(batch, -1, self.n_freqs, 2)
+            spec = self.dft(frames * (self.window * self.scale))
         else:
             spec = torch.view_as_real(torch.fft.rfft(frames * self.window) * self.scale)
         return spec, frames, x[:, -1]
@@ -93,7 +71,7 @@ class Stft(nn.Module):
         """Returns wave (B, T*hop) and the new synthesis (overlap-add) buffer."""
         batch = spec.shape[0]
         if self.use_matmul():
-            frames = spec.reshape(batch, spec.shape[1], -1) @ self.inv  # B, T, N
+            frames = self.dft.inverse(spec) * (self.window / self.scale)  # B, T, N
         else:
             spectrum = torch.view_as_complex(spec.float().contiguous())
             frames = torch.fft.irfft(spectrum, n=self.fft_size).to(spec.dtype) * (self.window / self.scale)
