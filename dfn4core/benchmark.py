@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from dfn4core.config import ModelConfig
+from dfn4core.dsp.dft import FactoredRealDft
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4
 
@@ -120,7 +121,7 @@ def count_macs(model: DFN4) -> dict[str, float]:
     Returns:
         network (the headline: without the STFT), its parts (network_counted,
         scan_elementwise_analytic, deep_filter_analytic), per-block counted MACs, and the STFT +
-        ISTFT as FFTs (torch path) and as DFT matmuls (ONNX path), all analytic.
+        ISTFT as FFTs (torch path) and as the factored DFT matmuls (ONNX path), all analytic.
     """
     dsp = model.cfg.dsp
     wave = make_audio(1.0, dsp.sr)
@@ -131,10 +132,10 @@ def count_macs(model: DFN4) -> dict[str, float]:
     per_module = counter.get_flop_counts()
     top = type(model).__name__
     blocks = {f"block.{b}": sum(per_module.get(f"{top}.{b}", {}).values()) / 2 for b in BLOCKS}
-    n, n_freqs = dsp.fft_size, dsp.n_freqs
+    n = dsp.fft_size
     scan, deep_filter = _scan_macs_per_hop(model) * hops, _df_macs_per_hop(model) * hops
     network = counted + scan + deep_filter
-    dft = 2 * n * 2 * n_freqs * hops  # frames @ fwd (N x 2F) and spec @ inv (2F x N) per hop
+    dft = FactoredRealDft(n).macs() * hops  # the two-stage real DFT of the ONNX graph, both ways
     return {
         "network": network,
         "network_counted": counted,

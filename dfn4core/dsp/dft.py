@@ -74,6 +74,11 @@ class FactoredRealDft(nn.Module):
         last = torch.cat((torch.cos(ang1), -torch.sin(ang1)), dim=1).T  # 2 k1, n1 (ang1 is symmetric)
         return first, fwd, inv, last
 
+    def macs(self) -> int:
+        """Multiply-adds of one forward plus one inverse transform of a frame (both stages each)."""
+        n1, n2, k2 = self.n1, self.n2, self.k2
+        return 2 * (2 * n1 * n1 * n2 + 4 * n1 * n2 * k2)
+
     def forward(self, x: Tensor) -> Tensor:
         """rfft of the last dimension as (..., F, 2) [re, im]."""
         lead = x.shape[:-1]
