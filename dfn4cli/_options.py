@@ -31,8 +31,8 @@ ThreadsOpt = Annotated[
     Optional[int], typer.Option("--threads", min=1, show_default="torch's choice", help="CPU threads for torch.")
 ]
 ModelOpt = Annotated[
-    Optional[Path],
-    typer.Option("--model", "-m", exists=True, dir_okay=False, help="Model checkpoint (.pt) to use."),
+    Optional[str],
+    typer.Option("--model", "-m", help="A shipped model (lite, full) or a checkpoint file."),
 ]
 
 

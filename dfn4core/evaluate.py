@@ -30,6 +30,7 @@ from dfn4core.metrics.sets import EvalSet, Item, Unmatched, index_folder
 from dfn4core.metrics.suite import parse_metrics, score
 from dfn4core.model.checkpoint import load_model
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.pretrained import file_sha256, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -186,13 +187,10 @@ def _summary(
 def model_card(net: DFN4, source: DFN4 | str | Path | None = None) -> dict[str, Any]:
     """The model's config and sha256: of the checkpoint file when given a path, else of its weights."""
     if isinstance(source, (str, Path)):
-        digest = hashlib.sha256()
-        with open(source, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+        path = resolve_model(source)  # a shipped model's name -> its file inside the package
         return {
             "path": str(source),
-            "sha256": digest.hexdigest(),
+            "sha256": file_sha256(path),
             "sha256_of": "checkpoint file",
             "config": net.cfg.to_dict(),
         }

@@ -45,6 +45,9 @@ def main() -> None:
             pts = [(r["step"], r[key]) for r in valid if key in r]
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=run.name)
+            noisy = [(r["step"], r[f"{key}_noisy"]) for r in valid if f"{key}_noisy" in r]
+            if noisy:
+                ax.plot(*zip(*noisy), ls="--", color="gray", label=f"{run.name}: noisy input")
     ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="training losses")
     ax_si.set(xlabel="step", ylabel="dB", title="validation SI-SDR")
     ax_pesq.set(xlabel="step", ylabel="PESQ-WB", title="validation PESQ")

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 
-from dfn4core.config import ModelConfig
-from dfn4core.model.checkpoint import load_model, read_checkpoint, save_model
-from dfn4core.pretrained import KNOWN_NAMES, MANIFEST, file_sha256
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's dfn4core: the weights go into it
+
+from dfn4core.config import ModelConfig  # noqa: E402
+from dfn4core.model.checkpoint import load_model, read_checkpoint, save_model  # noqa: E402
+from dfn4core.pretrained import KNOWN_NAMES, MANIFEST, file_sha256  # noqa: E402
 
 
 def training_info(ckpt: dict) -> dict:

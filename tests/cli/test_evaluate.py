@@ -63,7 +63,7 @@ def test_options_reach_the_library(tmp_path, monkeypatch):
     [(s, out, kwargs)] = runs
     assert s is eval_set and out == tmp_path / "o"
     assert {k: v for k, v in kwargs.items() if k != "on_progress"} == {
-        "model": tmp_path / "m.pt", "enhanced_dir": tmp_path / "e", "metrics": "pesq,stoi", "jobs": 2,
+        "model": str(tmp_path / "m.pt"), "enhanced_dir": tmp_path / "e", "metrics": "pesq,stoi", "jobs": 2,
         "device": torch.device("cpu"),
     }  # fmt: skip
 
