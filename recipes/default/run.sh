@@ -11,7 +11,7 @@ sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
 $sudo bash recipes/default/install.sh
 
 # 2. Corpus (resumable: rerun after an interruption; --stage runs one stage).
-python recipes/default/build_corpus.py --out "$CORPUS" --hours-synth "$HOURS_SYNTH" --seed 0
+python recipes/default/build_corpus.py --out "$CORPUS" --hours-synth "$HOURS_SYNTH" --rirs 600 --seed 0
 
 # recipes/default/data.toml points at ~/dfn4-corpus; elsewhere use the corpus's own data.toml.
 DATA=recipes/default/data.toml
