@@ -44,6 +44,7 @@ def distill(
     from dfn4core.train.distill import distill as run_distillation
 
     cfg = load_train_config(config).replace(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers)
+
     def run(cfg, data_cfg, run_dir, **kwargs):
         return run_distillation(cfg, data_cfg, run_dir, teacher, **kwargs)
 

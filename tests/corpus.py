@@ -10,16 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from dfn4core.data.config import DataConfig
-
-
-def speech_like(seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Voiced 'syllables': a gliding harmonic tone with a 4 Hz syllable envelope and pauses."""
-    t = np.arange(int(seconds * sr)) / sr
-    f0 = rng.uniform(100, 220) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t))
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    tone = sum(np.sin(k * phase) / k for k in range(1, 12) if k * f0.max() < sr / 2)
-    envelope = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5) * t + rng.uniform(0, 6)), 0, None) ** 2
-    return (0.3 * tone * envelope).astype(np.float32)
+from dfn4core.export.quantize import speech_like  # the generator of dfn4 quantize's calibration audio
 
 
 def write_corpus(root: Path, n_speech: int = 6, seconds: float = 2.0, seed: int = 0) -> dict[str, Path]:

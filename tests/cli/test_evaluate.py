@@ -68,17 +68,14 @@ def test_options_reach_the_library(tmp_path, monkeypatch):
     }  # fmt: skip
 
 
+def pairs_args(tmp_path: Path) -> list[str]:
+    """`dfn4 evaluate` over the pairs `write_pairs(tmp_path, ...)` made."""
+    return ["evaluate", "--set", "pairs", "--noisy-dir", str(tmp_path / "noisy"), "--clean-dir", str(tmp_path / "clean")]
+
+
 def test_real_run_prints_the_table_and_resumes(tmp_path):
     write_pairs(tmp_path, ["a.wav", "b.wav"])
-    args = [
-        "evaluate",
-        "--set",
-        "pairs",
-        "--noisy-dir",
-        str(tmp_path / "noisy"),
-        "--clean-dir",
-        str(tmp_path / "clean"),
-    ]
+    args = pairs_args(tmp_path)
     args += ["--out", str(tmp_path / "out"), "--metrics", "si_sdr,ssnr"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -93,15 +90,7 @@ def test_unmatched_and_failed_files_are_reported(tmp_path):
     write_pairs(tmp_path, ["a.wav", "b.wav"])
     (tmp_path / "noisy" / "b.wav").write_bytes(b"not audio")
     write_audio(tmp_path / "clean" / "orphan.wav", np.zeros(100, np.float32), SR)
-    args = [
-        "evaluate",
-        "--set",
-        "pairs",
-        "--noisy-dir",
-        str(tmp_path / "noisy"),
-        "--clean-dir",
-        str(tmp_path / "clean"),
-    ]
+    args = pairs_args(tmp_path)
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "out"), "--metrics", "si_sdr"])
     assert result.exit_code == 1
     assert f"unmatched: {tmp_path / 'clean' / 'orphan.wav'}: no noisy file with key 'orphan'" in result.stderr
