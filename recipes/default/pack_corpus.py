@@ -1,0 +1,170 @@
+"""A compact copy of the training corpus for a remote GPU machine with a small upload limit.
+
+    python recipes/default/pack_corpus.py pack --corpus ~/dfn4-corpus --out PACK [--tts-share 0.5]
+    python recipes/default/pack_corpus.py unpack PACK          # on the GPU machine: regenerates noises
+
+`pack` writes the training split only (no validation data: validate on the full corpus at home):
+speech and recorded noise as Ogg/Opus (about 14-24 kb/s: speech is band-limited already, the codec
+keeps 8-12 kHz), a share of the TTS files, the RIRs as 16-bit FLAC, and manifests with relative
+paths. The generated coloured noise, hum and music are not copied: `unpack` regenerates them from
+their seeds with signals.py, exactly as build_corpus.py made them. The shipped full model was
+trained on such a pack (docs/models.md): Opus-coded targets are a (small) difference from the
+lossless corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_corpus import NOISE_FILE_S, seed_of, write_wav  # noqa: E402
+from signals import SR, colored_noise, hum, music  # noqa: E402
+
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the rates Opus takes
+# libsndfile's Opus compression level -> bitrate (measured, 24 kHz speech): 0.9 ~ 32, 0.95 ~ 20 kb/s.
+LEVEL_SPEECH, LEVEL_NOISE = 0.95, 0.96
+REGENERATED = {"generated-colored": colored_noise, "generated-hum": hum, "generated-music": music}
+FIELDS = ["path", "source", "voice", "seconds", "sr"]
+
+
+def read_rows(manifest: Path) -> list[dict]:
+    with open(manifest, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def resolve(manifest: Path, path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else (manifest.parent / p).resolve()
+
+
+def write_opus(src: Path, dst: Path, level: float) -> tuple[float, int]:
+    x, sr = sf.read(src, dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    rate = next((r for r in OPUS_RATES if r >= sr), 48000)
+    if rate != sr:
+        x = soxr.resample(x, sr, rate)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > 0.99:
+        x = x * (0.99 / peak)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(dst, x, rate, format="OGG", subtype="OPUS", compression_level=level)
+    return len(x) / rate, rate
+
+
+def pack(args: argparse.Namespace) -> None:
+    corpus, out = args.corpus.expanduser(), args.out
+    man = corpus / "manifests"
+    rows_out: dict[str, list[dict]] = {"speech_recorded": [], "speech_tts": [], "noise": [], "rir": []}
+    rng = np.random.default_rng(seed_of(args.seed, "pack"))
+    for kind, level in (("speech_recorded", LEVEL_SPEECH), ("speech_tts", LEVEL_SPEECH), ("noise", LEVEL_NOISE)):
+        manifest = man / f"train_{kind}.csv"
+        for i, row in enumerate(read_rows(manifest)):
+            if kind == "speech_tts" and rng.random() >= args.tts_share:
+                continue
+            if row["source"] == "generated-babble" and rng.random() >= args.babble_share:
+                continue
+            if row["source"] in REGENERATED:  # only its index travels: unpack makes the file
+                rows_out[kind].append({**row, "path": f"regen/{Path(row['path']).name}"})
+                continue
+            dst = out / kind / f"{i:05d}.opus"
+            if dst.exists():  # a resumed pack
+                info = sf.info(dst)
+                seconds, rate = info.duration, info.samplerate
+            else:
+                seconds, rate = write_opus(resolve(manifest, row["path"]), dst, level)
+            rows_out[kind].append({**row, "path": str(dst.relative_to(out)), "seconds": round(seconds, 3), "sr": rate})
+    manifest = man / "train_rir.csv"
+    for i, row in enumerate(read_rows(manifest)):
+        if rng.random() >= args.rir_share:
+            continue
+        x, sr = sf.read(resolve(manifest, row["path"]), dtype="float32")
+        dst = out / "rir" / f"{i:05d}.flac"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(dst, x, sr, subtype="PCM_16")
+        rows_out["rir"].append({**row, "path": str(dst.relative_to(out))})
+    for kind, rows in rows_out.items():
+        with open(out / f"train_{kind}.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+        hours = sum(float(r["seconds"]) for r in rows) / 3600
+        print(f"{kind}: {len(rows)} files, {hours:.2f} h")
+    (out / "data.toml").write_text(DATA_TOML)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"pack: {size / 2**20:.1f} MiB in {out}")
+
+
+def unpack(args: argparse.Namespace) -> None:
+    """Regenerates the coloured noise, hum and music files the noise manifest names (seeded), in parallel."""
+    jobs = [(row["source"], args.pack / row["path"], args.seed) for row in read_rows(args.pack / "train_noise.csv")
+            if row["source"] in REGENERATED and not (args.pack / row["path"]).exists()]
+    with multiprocessing.Pool() as pool:
+        pool.map(regenerate, jobs, chunksize=8)
+    print(f"unpack: {len(jobs)} noise files generated in {args.pack / 'regen'}")
+
+
+def regenerate(job: tuple[str, Path, int]) -> None:
+    source, path, seed = job
+    kind, index = path.stem.rsplit("_", 1)
+    rng = np.random.default_rng(seed_of(seed, "noise", kind, int(index)))
+    x = REGENERATED[source](rng, int(NOISE_FILE_S * SR))
+    write_wav(path, 0.5 * x / (np.max(np.abs(x)) + 1e-9), SR)
+
+
+DATA_TOML = """\
+# A pack made by recipes/default/pack_corpus.py: the training split of recipes/default/data.toml,
+# paths relative to this file. No validation set travels (train with valid_every = 0).
+seed = 0
+segment_s = 3.0
+cache_dir = "cache"
+snrs_db = [-5, 0, 5, 10, 15, 20, 40]
+gain_db = [-6.0, 6.0]
+p_reverb = 0.4
+p_eq = 0.3
+p_bandlimit = 0.2
+p_clip = 0.05
+
+[train]
+num_items = 20000
+
+[[train.mix]]
+speech = ["train_speech_recorded.csv"]
+noise = ["train_noise.csv"]
+rir = ["train_rir.csv"]
+weight = 1.0
+
+[[train.mix]]
+speech = ["train_speech_tts.csv"]
+noise = ["train_noise.csv"]
+rir = ["train_rir.csv"]
+weight = 1.0
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pack", help="write the compact copy")
+    p.add_argument("--corpus", type=Path, default=Path("~/dfn4-corpus"))
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--tts-share", type=float, default=0.5, help="share of the TTS files kept")
+    p.add_argument("--babble-share", type=float, default=0.3, help="share of the babble files kept")
+    p.add_argument("--rir-share", type=float, default=0.25, help="share of the RIRs kept")
+    p.add_argument("--seed", type=int, default=0)
+    u = sub.add_parser("unpack", help="regenerate the generated noises of a pack")
+    u.add_argument("pack", type=Path)
+    u.add_argument("--seed", type=int, default=0, help="build_corpus.py's --seed")
+    args = parser.parse_args()
+    {"pack": pack, "unpack": unpack}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
