@@ -2,7 +2,8 @@
 
     python recipes/default/plot_curves.py runs/lite -o docs/img/training_lite.png
 
-Left: every training loss term (log scale) against the step; right: validation SI-SDR and PESQ.
+Left: every training loss term (log scale) against the step; right: validation SI-SDR and PESQ
+(left out when no run validated).
 Needs matplotlib (`pip install "dfn4[plot]"`).
 """
 
@@ -31,9 +32,14 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_si, ax_pesq) = plt.subplots(1, 3, figsize=(15, 4.2))
-    for run in args.runs:
-        rows = read_rows(run)
+    runs = {run: read_rows(run) for run in args.runs}
+    has_valid = any(r.get("kind") == "valid" for rows in runs.values() for r in rows)
+    if has_valid:
+        fig, (ax_loss, ax_si, ax_pesq) = plt.subplots(1, 3, figsize=(15, 4.2))
+    else:  # runs without a validation set (valid_every = 0): the losses alone
+        fig, ax_loss = plt.subplots(1, 1, figsize=(7, 4.2))
+        ax_si = ax_pesq = None
+    for run, rows in runs.items():
         train = [r for r in rows if r.get("kind") == "train"]
         valid = [r for r in rows if r.get("kind") == "valid"]
         steps = [r["step"] for r in train]
@@ -41,7 +47,7 @@ def main() -> None:
                         if isinstance(v, (int, float)) and k not in ("step", "lr", "time", "skipped")})  # fmt: skip
         for k in terms:
             ax_loss.plot(steps, [r.get(k, float("nan")) for r in train], label=f"{run.name}: {k}", lw=1)
-        for ax, key in ((ax_si, "si_sdr"), (ax_pesq, "pesq")):
+        for ax, key in ((ax_si, "si_sdr"), (ax_pesq, "pesq")) if has_valid else ():
             pts = [(r["step"], r[key]) for r in valid if key in r]
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=run.name)
@@ -49,9 +55,10 @@ def main() -> None:
             if noisy:
                 ax.plot(*zip(*noisy), ls="--", color="gray", label=f"{run.name}: noisy input")
     ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="training losses")
-    ax_si.set(xlabel="step", ylabel="dB", title="validation SI-SDR")
-    ax_pesq.set(xlabel="step", ylabel="PESQ-WB", title="validation PESQ")
-    for ax in (ax_loss, ax_si, ax_pesq):
+    if has_valid:
+        ax_si.set(xlabel="step", ylabel="dB", title="validation SI-SDR")
+        ax_pesq.set(xlabel="step", ylabel="PESQ-WB", title="validation PESQ")
+    for ax in (ax_loss, ax_si, ax_pesq) if has_valid else (ax_loss,):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
