@@ -64,6 +64,10 @@ TrainConfigOpt = Annotated[
 ]
 ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly.")]
 StepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Total steps.")]
+InitOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Start from these weights instead of a random init: a shipped model (full, lite) or a checkpoint (fine-tuning)."),
+]
 BatchSizeOpt = Annotated[Optional[int], typer.Option(min=1, help="Items per step and process.")]
 LrOpt = Annotated[Optional[float], typer.Option(min=0, help="Peak learning rate.")]
 SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed.")]

@@ -1,8 +1,7 @@
-"""`dfn4 distill`: a frozen teacher checkpoint teaches a student on the training data, as `dfn4 train` runs."""
+"""`dfn4 distill`: a frozen teacher (a shipped model or a checkpoint) teaches a student on the training data, as `dfn4 train` runs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -12,6 +11,7 @@ from dfn4cli._options import (
     DataOpt,
     Device,
     DeviceOpt,
+    InitOpt,
     LrOpt,
     ResumeOpt,
     RunDirOpt,
@@ -25,13 +25,14 @@ from dfn4cli.train import run_and_report
 
 
 def distill(
-    teacher: Annotated[Path, typer.Option("--teacher", exists=True, dir_okay=False, help="Trained teacher checkpoint.")],
+    teacher: Annotated[str, typer.Option("--teacher", help="Trained teacher: a shipped model (full) or a checkpoint.")],
     data: DataOpt,
     out: RunDirOpt,
     variant: Annotated[str, typer.Option(help="Student variant: full | lite | tiny (overrides the config).")] = "lite",
     config: TrainConfigOpt = None,
     resume: ResumeOpt = False,
     steps: StepsOpt = None,
+    init: InitOpt = None,
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
     seed: SeedOpt = None,
@@ -43,7 +44,7 @@ def distill(
     from dfn4core.train.config import load_train_config
     from dfn4core.train.distill import distill as run_distillation
 
-    cfg = load_train_config(config).replace(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers)
+    cfg = load_train_config(config).replace(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers, init=init)
 
     def run(cfg, data_cfg, run_dir, **kwargs):
         return run_distillation(cfg, data_cfg, run_dir, teacher, **kwargs)

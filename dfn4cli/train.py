@@ -14,6 +14,7 @@ from dfn4cli._options import (
     DataOpt,
     Device,
     DeviceOpt,
+    InitOpt,
     LrOpt,
     ResumeOpt,
     RunDirOpt,
@@ -35,6 +36,7 @@ def train(
     config: TrainConfigOpt = None,
     resume: ResumeOpt = False,
     steps: StepsOpt = None,
+    init: InitOpt = None,
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
     seed: SeedOpt = None,
@@ -46,7 +48,7 @@ def train(
     from dfn4core.train.config import load_train_config
     from dfn4core.train.runner import train as run_training
 
-    cfg = load_train_config(config).replace(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers)
+    cfg = load_train_config(config).replace(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers, init=init)
     run_and_report(run_training, cfg, data, out, resume=resume, device=device, threads=threads)
 
 

@@ -87,6 +87,9 @@ class TrainConfig:
         optim: optimizer and schedule.
         loss: loss terms and weights.
         distill: the teacher and the distillation weights (no teacher: ordinary training).
+        init: weights that start a new run instead of a random init: a shipped model name ("full",
+            "lite") or a checkpoint file of the same model config (fine-tuning). Only the weights are
+            taken (optimizer and schedule start fresh); a resumed run ignores it.
     """
 
     variant: Variant = "full"
@@ -106,6 +109,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    init: str = ""
 
     def __post_init__(self) -> None:
         if self.variant not in ("full", "lite", "tiny"):

@@ -52,18 +52,21 @@ class Distiller(nn.Module):
 
 
 def distill(cfg: TrainConfig, data, run_dir: str | Path, teacher: str | Path, **kwargs):
-    """`train()` with `teacher` as the frozen teacher: the path is stored (absolute) in the run's config.
+    """`train()` with `teacher` as the frozen teacher, stored in the run's config (a file as an absolute path).
 
     Args:
         cfg: training settings of the student (variant, steps, losses, distill weights).
         data: training and validation sources (a DataConfig).
         run_dir: output folder, as for `train()`.
-        teacher: checkpoint of a trained DFN4.
+        teacher: a shipped model name ("full") or the checkpoint of a trained DFN4.
         **kwargs: passed to `train()` (resume, device, dist, on_progress, init_method).
     Returns:
         The TrainResult of the student's run.
     """
     from dfn4core.train.runner import train
 
-    distill_cfg = dataclasses.replace(cfg.distill, teacher=str(Path(teacher).resolve()))
+    from dfn4core.pretrained import is_model_name
+
+    named = is_model_name(teacher)  # a shipped model ("full") stays a name; a file is stored absolute
+    distill_cfg = dataclasses.replace(cfg.distill, teacher=teacher if named else str(Path(teacher).resolve()))
     return train(dataclasses.replace(cfg, distill=distill_cfg), data, run_dir, **kwargs)

@@ -20,7 +20,7 @@ from dfn4core.data.config import DataConfig
 from dfn4core.data.loader import build_dataset
 from dfn4core.errors import ConfigError
 from dfn4core.losses import GeneratorLoss, MultiPeriodDiscriminator, aligned_pair, discriminator_loss
-from dfn4core.model.checkpoint import save_model
+from dfn4core.model.checkpoint import load_model, save_model
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.train import checkpoint as ckpt_io
 from dfn4core.train.config import TrainConfig
@@ -117,7 +117,10 @@ class _Run:
         if not resume and last.exists():
             raise ConfigError(f"{self.run_dir} already holds a run: pass --resume or choose another --out")
         torch.manual_seed(cfg.seed)
-        self.model = DFN4(cfg.model_config()).to(device).train()
+        self.model = DFN4(cfg.model_config())
+        if cfg.init and not resume:
+            _load_init(self.model, cfg.init)
+        self.model = self.model.to(device).train()
         self.loss_fn = GeneratorLoss(cfg.loss, self.model.cfg.dsp).to(device)
         self.distiller = _distiller(cfg, self.model, device)
         params = [*self.model.parameters(), *(self.distiller.parameters() if self.distiller is not None else ())]
@@ -255,6 +258,15 @@ class _Run:
     def _gan_enabled(self) -> bool:
         w = self.cfg.loss.weights
         return self.cfg.gan_start_step < self.cfg.steps and (w.adv > 0 or w.feature_match > 0)
+
+
+def _load_init(model: DFN4, init: str) -> None:
+    """Copies the weights of `init` (a shipped name or a checkpoint) into the freshly built model."""
+    source = load_model(init)
+    if source.cfg != model.cfg:
+        raise ConfigError(f"init {init!r} is a different model config than this run's (variant and [model] must match)")
+    model.load_state_dict(source.state_dict())
+    logger.info("weights initialised from %s", init)
 
 
 def _distiller(cfg: TrainConfig, model: DFN4, device: torch.device):

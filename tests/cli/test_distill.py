@@ -28,8 +28,9 @@ def test_distill_calls_the_library_with_the_student_config(tmp_path, monkeypatch
     monkeypatch.setattr(library, "distill", fake)
     monkeypatch.setattr("dfn4core.data.config.load_data_config", lambda path: "DATA")
     args = ["distill", "--teacher", str(teacher), "--data", str(data), "-o", str(tmp_path / "run"), "--steps", "3", "--device", "cpu"]
-    result = runner.invoke(app, [*args, "--resume"])
+    result = runner.invoke(app, [*args, "--resume", "--init", "lite"])
     assert result.exit_code == 0, result.output
     assert "3 steps" in result.output
-    assert seen["cfg"].variant == "lite" and seen["cfg"].steps == 3 and seen["teacher"] == teacher
+    assert seen["cfg"].variant == "lite" and seen["cfg"].steps == 3 and seen["teacher"] == str(teacher)
+    assert seen["cfg"].init == "lite"
     assert seen["resume"] is True and str(seen["device"]) == "cpu"

@@ -73,3 +73,14 @@ def test_resume_with_a_teacher_is_exact(tmp_path, data, teacher):
     pa = torch.load(straight.last_checkpoint, weights_only=True)["train"]["distill"]
     pb = torch.load(resumed.last_checkpoint, weights_only=True)["train"]["distill"]
     assert set(pa) == {"loss.proj.weight", "loss.proj.bias"} and all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+def test_a_shipped_teacher_is_kept_by_name_and_a_file_made_absolute(tmp_path, monkeypatch):
+    import dfn4core.train.runner as runner
+
+    seen = []
+    monkeypatch.setattr(runner, "train", lambda cfg, data, run_dir, **kw: seen.append(cfg.distill.teacher))
+    monkeypatch.chdir(tmp_path)
+    distill(TrainConfig(variant="tiny"), None, tmp_path / "a", "full")
+    distill(TrainConfig(variant="tiny"), None, tmp_path / "b", "runs/full/best.pt")
+    assert seen == ["full", str(tmp_path / "runs" / "full" / "best.pt")]

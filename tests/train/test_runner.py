@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from dfn4core import ConfigError, load_model
+from dfn4core import DFN4, ConfigError, ModelConfig, load_model, save_model
 from dfn4core.losses import LossConfig
 from dfn4core.train.config import OptimConfig, TrainConfig, load_train_config
 from dfn4core.train.runner import train
@@ -76,3 +76,22 @@ def test_generator_only_without_gan_weights(tmp_path, small_data):
     loss = LossConfig.from_dict({"weights": {"adv": 0.0, "feature_match": 0.0}})
     result = train(CFG.replace(loss=loss, valid_every=0), small_data, tmp_path / "run")
     assert torch.load(result.last_checkpoint, weights_only=True)["train"]["disc"] is None
+
+
+def test_init_starts_from_the_given_weights(tmp_path, small_data):
+    source = DFN4(ModelConfig.tiny())
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.5)  # far from any random init
+    path = save_model(source, tmp_path / "source.safetensors")
+    cfg = CFG.replace(steps=1, valid_every=0, lr=1e-9, lr_min=0.0, init=str(path))
+    result = train(cfg, small_data, tmp_path / "run")
+    start = dict(source.named_parameters())
+    for name, p in result.model.named_parameters():  # one step at lr 1e-9 moves nothing visible
+        torch.testing.assert_close(p.detach(), start[name].detach(), atol=1e-6, rtol=0)
+    assert load_train_config(tmp_path / "run" / "train.toml").init == str(path)
+
+
+def test_init_with_another_model_config_is_a_clear_error(tmp_path, small_data):
+    with pytest.raises(ConfigError, match="different model config"):
+        train(CFG.replace(steps=1, valid_every=0, init="lite"), small_data, tmp_path / "run")  # tiny run, lite weights
