@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from dfn4cli._options import ModelOpt
 from dfn4cli._render import benchmark_table
 
 
@@ -23,7 +24,7 @@ class Variant(str, Enum):
 
 def benchmark(
     variant: Annotated[Variant, typer.Option(help="Model variant(s) with random weights; all = full and lite.")] = Variant.all,
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", exists=True, dir_okay=False, help="Measure this checkpoint instead.")] = None,
+    model: ModelOpt = None,
     threads: Annotated[str, typer.Option(help="Comma-separated CPU thread counts, each measured.")] = "1",
     seconds: Annotated[float, typer.Option(min=0.1, help="Audio length of the offline and memory runs (s).")] = 10.0,
     hops: Annotated[int, typer.Option(min=1, help="Timed streaming hops (after warm-up).")] = 300,
@@ -35,6 +36,7 @@ def benchmark(
     """Measure what each model costs on this machine (eager torch on CPU; random weights unless --model)."""
     from dfn4core import benchmark as bench
     from dfn4core.model.checkpoint import load_model
+    from dfn4core.pretrained import is_model_name
 
     try:
         thread_counts = [int(t) for t in threads.split(",") if t.strip()]
@@ -44,9 +46,10 @@ def benchmark(
         bench.require_matplotlib()
     if model is not None:
         loaded = load_model(model, device="cpu")
-        models = {model.stem: loaded}
+        name = model if is_model_name(model) else Path(model).stem
+        models = {name: loaded}
         if compare_gru:
-            models[f"{model.stem}-gru"] = bench.build(dataclasses.replace(loaded.cfg, temporal="gru"))
+            models[f"{name}-gru"] = bench.build(dataclasses.replace(loaded.cfg, temporal="gru"))
     else:
         names = ["full", "lite"] if variant is Variant.all else [variant.value]
         names += [f"{n}-gru" for n in names] if compare_gru else []
