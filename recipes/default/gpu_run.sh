@@ -3,7 +3,8 @@
 #
 #   bash recipes/default/gpu_run.sh PACK RUNS SECONDS
 #
-# PACK: a corpus pack (pack_corpus.py pack; its generated noises are remade here), RUNS: output
+# PACK: a corpus pack (pack_corpus.py pack; its generated noises are remade here) or a corpus folder
+# built by build_corpus.py (either holds the data.toml that is used), RUNS: output
 # folder, SECONDS: wall time from now at which both runs must have ended. A short probe (both
 # models, 150 steps) measures the step rates side by side, then each run is started with as many
 # steps as fit, so its cosine schedule ends in time. The runs go on in the background (setsid);
@@ -16,7 +17,8 @@ PY=${PYTHON:-python3}
 PROBE_STEPS=150
 MARGIN_S=40   # final checkpoint and exit
 
-$PY "$HERE/pack_corpus.py" unpack "$PACK"
+# A pack (pack_corpus.py) gets its generated noises back; a whole corpus folder is used as it is.
+if [ -f "$PACK/train_noise.csv" ]; then $PY "$HERE/pack_corpus.py" unpack "$PACK"; fi
 mkdir -p "$RUNS"
 
 launch() {  # variant out steps

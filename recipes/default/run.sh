@@ -22,7 +22,10 @@ if [[ -f runs/lite/checkpoints/last.pt ]]; then RESUME=--resume; else RESUME=; f
 python -m dfn4cli train --variant lite --data "$DATA" --config recipes/default/train_lite.toml \
   --out runs/lite $RESUME
 
-# 4. full on a GPU (where one is lent):
+# 4. On a GPU: what trained the shipped full and lite (both side by side until a deadline, here
+#    25 minutes; on a remote machine with an upload limit, send a pack_corpus.py pack instead):
+#   bash recipes/default/gpu_run.sh "$CORPUS" runs-gpu 1500
+#    or one long full run:
 #   python -m dfn4cli train --device cuda --variant full --data "$DATA" \
 #     --config recipes/default/train_full.toml --out runs/full [--resume]
 # 5. lite distilled from full (compare with runs/lite on the valid pairs):
