@@ -63,9 +63,8 @@ def distill(cfg: TrainConfig, data, run_dir: str | Path, teacher: str | Path, **
     Returns:
         The TrainResult of the student's run.
     """
-    from dfn4core.train.runner import train
-
     from dfn4core.pretrained import is_model_name
+    from dfn4core.train.runner import train
 
     named = is_model_name(teacher)  # a shipped model ("full") stays a name; a file is stored absolute
     distill_cfg = dataclasses.replace(cfg.distill, teacher=teacher if named else str(Path(teacher).resolve()))
