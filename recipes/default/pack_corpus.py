@@ -18,11 +18,13 @@ import argparse
 import csv
 import multiprocessing
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
+import tomli_w
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_corpus import NOISE_FILE_S, seed_of, write_wav  # noqa: E402
@@ -97,7 +99,7 @@ def pack(args: argparse.Namespace) -> None:
             w.writerows(rows)
         hours = sum(float(r["seconds"]) for r in rows) / 3600
         print(f"{kind}: {len(rows)} files, {hours:.2f} h")
-    (out / "data.toml").write_text(DATA_TOML)
+    (out / "data.toml").write_text(pack_data_toml())
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"pack: {size / 2**20:.1f} MiB in {out}")
 
@@ -119,34 +121,16 @@ def regenerate(job: tuple[str, Path, int]) -> None:
     write_wav(path, 0.5 * x / (np.max(np.abs(x)) + 1e-9), SR)
 
 
-DATA_TOML = """\
-# A pack made by recipes/default/pack_corpus.py: the training split of recipes/default/data.toml,
-# paths relative to this file. No validation set travels (train with valid_every = 0).
-seed = 0
-segment_s = 3.0
-cache_dir = "cache"
-snrs_db = [-5, 0, 5, 10, 15, 20, 40]
-gain_db = [-6.0, 6.0]
-p_reverb = 0.4
-p_eq = 0.3
-p_bandlimit = 0.2
-p_clip = 0.05
-
-[train]
-num_items = 20000
-
-[[train.mix]]
-speech = ["train_speech_recorded.csv"]
-noise = ["train_noise.csv"]
-rir = ["train_rir.csv"]
-weight = 1.0
-
-[[train.mix]]
-speech = ["train_speech_tts.csv"]
-noise = ["train_noise.csv"]
-rir = ["train_rir.csv"]
-weight = 1.0
-"""
+def pack_data_toml() -> str:
+    """recipes/default/data.toml for a pack: its training mixes with manifests beside the file, no valid set."""
+    cfg = tomllib.loads((Path(__file__).resolve().parent / "data.toml").read_text())
+    cfg.pop("valid", None)
+    cfg["cache_dir"] = "cache"
+    for mix in cfg["train"]["mix"]:
+        for key in ("speech", "noise", "rir"):
+            mix[key] = [Path(path).name for path in mix[key]]
+    header = "# A pack made by recipes/default/pack_corpus.py: the training split of recipes/default/data.toml,\n"
+    return header + "# paths relative to this file. No validation set travels (train with valid_every = 0).\n" + tomli_w.dumps(cfg)
 
 
 def main() -> None:
