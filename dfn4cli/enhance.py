@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dfn4cli._options import Device, DeviceOpt, ThreadsOpt, resolve_device, set_threads
+from dfn4cli._options import DFN3_HELP, Device, DeviceOpt, ThreadsOpt, resolve_device, set_threads
 from dfn4cli._render import FileProgress, summary_table
 
 
@@ -28,7 +28,7 @@ def enhance(
         Optional[str],
         typer.Option(
             "--model", "-m", show_default="the shipped default model",
-            help="A shipped model (lite, full) or a checkpoint file; with --backend onnx, an exported model.onnx.",
+            help=f"A shipped model (lite, full), a checkpoint file, or {DFN3_HELP}; with --backend onnx, an exported model.onnx.",
         ),
     ] = None,
     atten_lim_db: Annotated[Optional[float], typer.Option(min=0, help="Cap on noise reduction in dB.")] = None,
@@ -70,7 +70,7 @@ def enhance(
     else:
         from dfn4core import load_model
 
-        net = load_model(model, device=torch_device)
+        net = load_model(model, device=torch_device, dfn3=True)
     with FileProgress(err) as bars:
         results = pipeline.enhance_files(
             net, pairs, on_file_start=bars.on_file_start, on_progress=bars.on_progress,

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dfn4cli._options import Device, DeviceOpt, ModelOpt, resolve_device
+from dfn4cli._options import Device, DeviceOpt, EvalModelOpt, resolve_device
 
 
 class SetName(str, Enum):
@@ -36,7 +36,7 @@ def evaluate(
     data_dir: DirOpt = None,
     noisy_dir: DirOpt = None,
     clean_dir: DirOpt = None,
-    model: ModelOpt = None,
+    model: EvalModelOpt = None,
     enhanced_dir: EnhancedOpt = None,
     jobs: JobsOpt = 1,
     out: OutOpt = Path("evaluation"),

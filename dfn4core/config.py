@@ -58,8 +58,13 @@ class DspConfig:
 
     @property
     def norm_alpha(self) -> float:
-        """Decay of the running normalisation per hop, exp(-hop / (sr * tau))."""
-        return math.exp(-self.hop_size / (self.sr * self.norm_tau_s))
+        """Decay of the running normalisation per hop: exp(-hop / (sr * tau)) rounded as DeepFilterNet
+        rounds it (to 3 decimals, more only if needed to stay below 1): 0.99 for 10 ms and 1 s."""
+        alpha = math.exp(-self.hop_size / (self.sr * self.norm_tau_s))
+        decimals = 3
+        while (rounded := round(alpha * 10**decimals) / 10**decimals) >= 1.0:
+            decimals += 1
+        return rounded
 
     @property
     def delay_size(self) -> int:

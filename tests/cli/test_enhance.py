@@ -60,7 +60,8 @@ def test_without_model_the_shipped_default_is_used(tmp_path, monkeypatch):
     write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
     loaded = []
     monkeypatch.setattr(pretrained, "default_model_name", lambda: "lite")
-    monkeypatch.setattr(dfn4core, "load_model", lambda path, device=None: loaded.append(path) or DFN4(ModelConfig.tiny()))
+    tiny = DFN4(ModelConfig.tiny())
+    monkeypatch.setattr(dfn4core, "load_model", lambda path, device=None, dfn3=False: loaded.append(path) or tiny)
     result = runner.invoke(app, ["enhance", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert loaded == ["lite"] and (tmp_path / "out" / "a.wav").is_file()
@@ -86,7 +87,7 @@ def test_options_reach_the_library(tmp_path, monkeypatch):
     loaded, calls, threads = [], [], []
     model = torch.nn.Linear(1, 1)
     monkeypatch.setattr(torch, "set_num_threads", threads.append)
-    monkeypatch.setattr(dfn4core, "load_model", lambda path, device=None: loaded.append((path, device)) or model)
+    monkeypatch.setattr(dfn4core, "load_model", lambda path, device=None, dfn3=False: loaded.append((path, device)) or model)
 
     def fake_enhance_files(net, pairs, **kwargs):
         calls.append((net, pairs, kwargs))
@@ -111,7 +112,7 @@ def test_library_error_is_one_line_and_exit_1(tmp_path, monkeypatch):
     write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
     (tmp_path / "m.pt").touch()
 
-    def broken(path, device=None):
+    def broken(path, device=None, dfn3=False):
         raise CheckpointError(path, "not a dfn4 checkpoint")
 
     monkeypatch.setattr(dfn4core, "load_model", broken)
