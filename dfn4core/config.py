@@ -81,20 +81,27 @@ class DspConfig:
 class ModelConfig:
     """Architecture of DFN4. See docs/architecture.md for what each block does.
 
+    The spectral path has DeepFilterNet3's layout (conv encoders, U-Net ERB decoder, DF decoder
+    with a conv pathway), so a full-width DFN4 can start from DFN3's weights
+    (`dfn4core.model.dfn3_import`). The per-frame embedding between encoder and decoders is
+    `emb_width` = conv_ch * nb_erb / 4 wide (DFN3: 512); the temporal blocks squeeze it to emb_dim.
+
     Args:
         dsp: the signal chain.
-        conv_ch: channels of the ERB, DF and phase conv encoders and the ERB decoder.
-        emb_dim: width of the fused per-frame embedding and of the temporal blocks.
+        conv_ch: channels of the ERB, DF and phase conv encoders and of the decoders' convs.
+        emb_dim: width of the temporal blocks (DFN3's GRU hidden size).
         temporal: "mamba" (selective state space) or "gru" (same network with GRUs, for ablation).
         enc_layers: temporal blocks in the encoder's SqueezedMamba.
         erb_dec_layers: temporal blocks in the ERB decoder.
         df_dec_layers: temporal blocks in the DF decoder.
-        lin_groups: groups of the grouped linear layers.
+        lin_groups: groups of the grouped linear layers around the temporal blocks.
+        enc_lin_groups: groups of the DF encoder's linear layer (DFN3: 32).
+        df_lin_groups: groups of the DF decoder's input layer (DFN3: 8).
         d_state: SSM state size per channel.
         d_conv: kernel of the Mamba causal depthwise conv.
         expand: Mamba inner width / model width.
         df_orders: deep-filter orders combined by MultiResolutionDF, ascending.
-        df_hidden: per-bin channels of the DF decoder before the coefficient layer.
+        df_pathway_kernel: frames of the DF decoder's conv pathway over the DF encoder's output.
         wave_ch: learned filters of the WaveformEncoder.
         wave_kernel: length in samples of each learned analysis filter (hop of kernel/2).
         attn_dim: width of the CrossDomainAttention tokens.
@@ -108,15 +115,17 @@ class ModelConfig:
     conv_ch: int = 64
     emb_dim: int = 256
     temporal: Temporal = "mamba"
-    enc_layers: int = 3
-    erb_dec_layers: int = 1
-    df_dec_layers: int = 1
-    lin_groups: int = 8
+    enc_layers: int = 1
+    erb_dec_layers: int = 2
+    df_dec_layers: int = 2
+    lin_groups: int = 16
+    enc_lin_groups: int = 32
+    df_lin_groups: int = 8
     d_state: int = 16
     d_conv: int = 4
     expand: int = 2
     df_orders: tuple[int, ...] = (3, 5, 7)
-    df_hidden: int = 16
+    df_pathway_kernel: int = 5
     wave_ch: int = 32
     wave_kernel: int = 32
     attn_dim: int = 64
@@ -135,16 +144,22 @@ class ModelConfig:
             raise ConfigError(f"df_orders must be distinct and ascending, got {self.df_orders}")
         if self.df_orders[0] <= self.dsp.lookahead:
             raise ConfigError(f"every DF order must exceed the lookahead {self.dsp.lookahead}, got {self.df_orders}")
-        if self.emb_dim % self.lin_groups or self.attn_dim % self.attn_heads:
-            raise ConfigError("emb_dim must divide by lin_groups and attn_dim by attn_heads")
         if self.dsp.nb_erb % 4 or self.dsp.nb_df % 4:
             raise ConfigError("nb_erb and nb_df must divide by 4 (two stride-2 conv stages)")
-        if self.wave_ch % self.lin_groups or self.conv_ch % 2:
-            raise ConfigError("wave_ch must divide by lin_groups and conv_ch by 2")
+        if min(self.conv_ch, self.emb_dim, self.enc_layers, self.wave_ch, self.df_pathway_kernel) < 1:
+            raise ConfigError("widths, enc_layers and df_pathway_kernel must be positive")
+        if self.conv_ch % 2 or self.attn_dim % self.attn_heads:
+            raise ConfigError("conv_ch must divide by 2 and attn_dim by attn_heads")
+        widths = {
+            "emb_width (conv_ch * nb_erb / 4)": (self.emb_width, (self.lin_groups, self.enc_lin_groups, self.df_lin_groups)),
+            "emb_dim": (self.emb_dim, (self.lin_groups, self.df_lin_groups)),
+            "wave_ch": (self.wave_ch, (self.lin_groups,)),
+        }
+        for name, (width, groups) in widths.items():
+            if any(width % g for g in groups):
+                raise ConfigError(f"{name} = {width} must divide by the linear groups {groups}")
         if self.dsp.fft_size % self.wave_kernel or self.wave_kernel % 2:
             raise ConfigError(f"wave_kernel must be even and divide fft_size, got {self.wave_kernel}")
-        if min(self.conv_ch, self.emb_dim, self.enc_layers, self.df_hidden, self.wave_ch) < 1:
-            raise ConfigError("widths and enc_layers must be positive")
         if self.lsnr_max_db <= self.lsnr_min_db:
             raise ConfigError("lsnr_max_db must exceed lsnr_min_db")
 
@@ -154,9 +169,11 @@ class ModelConfig:
 
     @classmethod
     def lite(cls) -> ModelConfig:
+        """DFN3's conv layout (its conv weights fit) with narrower, fewer temporal blocks."""
         return dataclasses.replace(
-            cls.full(), conv_ch=32, emb_dim=192, enc_layers=2, df_orders=(3, 5), lin_groups=8, wave_ch=16, attn_dim=48
-        )
+            cls.full(), emb_dim=192, enc_layers=1, erb_dec_layers=1, df_dec_layers=1, df_orders=(3, 5), wave_ch=16,
+            attn_dim=32,
+        )  # fmt: skip
 
     @classmethod
     def tiny(cls) -> ModelConfig:
@@ -166,15 +183,23 @@ class ModelConfig:
             conv_ch=8,
             emb_dim=32,
             enc_layers=1,
+            erb_dec_layers=1,
+            df_dec_layers=1,
             df_orders=(3, 5),
             lin_groups=4,
-            df_hidden=4,
+            enc_lin_groups=4,
+            df_lin_groups=4,
             wave_ch=4,
             attn_dim=16,
             attn_heads=2,
             order_hidden=8,
             d_state=4,
         )
+
+    @property
+    def emb_width(self) -> int:
+        """Width of the embedding between encoder and decoders: the flattened ERB encoder output."""
+        return self.conv_ch * self.dsp.nb_erb // 4
 
     @property
     def df_max_order(self) -> int:

@@ -14,7 +14,9 @@ def test_defaults_match_the_design():
 
 def test_variants_differ_only_where_declared():
     full, lite = ModelConfig.full(), ModelConfig.lite()
-    assert lite.dsp == full.dsp and len(lite.df_orders) < len(full.df_orders) and lite.enc_layers < full.enc_layers
+    assert lite.dsp == full.dsp and lite.conv_ch == full.conv_ch  # DFN3's conv weights fit both
+    assert len(lite.df_orders) < len(full.df_orders) and lite.emb_dim < full.emb_dim
+    assert lite.erb_dec_layers + lite.df_dec_layers < full.erb_dec_layers + full.df_dec_layers
 
 
 @pytest.mark.parametrize("variant", ["full", "lite", "tiny"])

@@ -163,7 +163,9 @@ def quantize_qat(
     backend = _backend()
     with _quiet():
         torch.manual_seed(settings.seed)
-        net = _wrap(copy.deepcopy(model).cpu().train(), "qat", tq.get_default_qat_qconfig(backend))
+        net = copy.deepcopy(model).cpu()
+        net.freeze_norm = True  # the BatchNorm statistics stay the float model's (small QAT batches)
+        net = _wrap(net.train(), "qat", tq.get_default_qat_qconfig(backend))
         tq.prepare_qat(net, inplace=True)
         cfg = net.cfg
         loss_fn = GeneratorLoss(LossConfig(lsnr_min_db=cfg.lsnr_min_db, lsnr_max_db=cfg.lsnr_max_db), cfg.dsp)

@@ -98,7 +98,7 @@ def compressed(spec: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
 class DistillLoss(nn.Module):
     """The weighted distillation terms between a student's and a frozen teacher's outputs.
 
-    Holds the embedding projection (a Linear from the student's emb_dim to the teacher's), which
+    Holds the embedding projection (a Linear from the student's emb_width to the teacher's), which
     trains with the student: put its parameters in the student's optimizer and its state_dict in
     the checkpoint. The teacher itself is not part of this module.
 
@@ -116,7 +116,7 @@ class DistillLoss(nn.Module):
         if student.dsp != teacher.dsp:
             raise ConfigError(f"teacher and student need the same DSP config, got {teacher.dsp} and {student.dsp}")
         self.cfg, self.nb_df = cfg, student.dsp.nb_df
-        self.proj = nn.Linear(student.emb_dim, teacher.emb_dim) if cfg.weights.emb > 0 else None
+        self.proj = nn.Linear(student.emb_width, teacher.emb_width) if cfg.weights.emb > 0 else None
 
     def forward(self, student: DFN4Output, teacher: DFN4Output) -> dict[str, Tensor]:
         """The weighted terms, named distill_spec, distill_erb_gains, distill_df, distill_emb.

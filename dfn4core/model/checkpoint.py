@@ -21,7 +21,9 @@ from dfn4core.errors import CheckpointError, ConfigError
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.pretrained import resolve_model
 
-FORMAT_VERSION = 1
+# 2: the DeepFilterNet3-compatible layout of the spectral path (dfn4 0.2). Version 1 checkpoints
+# hold weights of the earlier layout, which no longer exists: they cannot be converted.
+FORMAT_VERSION = 2
 REQUIRED_KEYS = ("format_version", "model_config", "state_dict")
 
 logger = logging.getLogger(__name__)
@@ -134,10 +136,15 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
 
 
 def _upgrade(ckpt: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Bring an older checkpoint to FORMAT_VERSION (there is only version 1 so far)."""
+    """Bring an older checkpoint to FORMAT_VERSION, or say why it cannot be."""
     version = ckpt["format_version"]
     if not isinstance(version, int) or version < 1:
         raise CheckpointError(path, f"invalid format_version {version!r}")
+    if version == 1:
+        raise CheckpointError(
+            path, "written by dfn4 0.1, whose network layout changed in 0.2 (DeepFilterNet3-compatible): retrain, "
+            "or fine-tune a shipped model with `dfn4 train --init full`"
+        )
     if version > FORMAT_VERSION:
         raise CheckpointError(path, f"format_version {version} is newer than this dfn4 reads ({FORMAT_VERSION}); upgrade dfn4")
     return ckpt

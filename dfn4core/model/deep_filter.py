@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dfn4core.config import ModelConfig
-from dfn4core.model.layers import GroupedLinear
+from dfn4core.model.layers import ConvBlock, GroupedLinear
 from dfn4core.model.mamba import SqueezedMamba
 from dfn4core.model.state import State, prefixed, sub
 
@@ -48,28 +49,34 @@ PASS_GAIN = 0.9  # initial gain of the pass-through DF tap and of the ERB gains
 
 
 class DfDecoder(nn.Module):
-    """Predicts the complex DF coefficients of every order in `cfg.df_orders`.
+    """Predicts the complex DF coefficients of every order in `cfg.df_orders`: DFN3's DF decoder.
 
-    Shapes: emb (B, T, D), df skip (B, C, T, F_df) -> list over orders of (B, T, O, F_df, 2).
+    coefs = tanh(out(temporal(emb) + skip(emb))) + pathway(c0): a SqueezedMamba with a grouped
+    linear skip, a grouped linear layer to every bin's coefficients, plus a causal conv pathway over
+    the last `df_pathway_kernel` frames of the DF encoder's first activation. Per bin, the K =
+    2 * sum(orders) outputs are the orders' taps in turn, each (real, imag).
+    Shapes: emb (B, T, W), df skip (B, C, T, F_df) -> list over orders of (B, T, O, F_df, 2).
+    State: the temporal block's and the pathway's time buffer.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.orders, self.nb_df, self.hidden = cfg.df_orders, cfg.dsp.nb_df, cfg.df_hidden
+        self.orders, self.nb_df = cfg.df_orders, cfg.dsp.nb_df
+        channels = 2 * sum(cfg.df_orders)
         self.temporal = SqueezedMamba(
-            cfg.emb_dim,
+            cfg.emb_width,
             cfg.emb_dim,
             num_layers=cfg.df_dec_layers,
-            linear_groups=cfg.lin_groups,
+            linear_groups=cfg.df_lin_groups,
             d_state=cfg.d_state,
             d_conv=cfg.d_conv,
             expand=cfg.expand,
             temporal=cfg.temporal,
         )
-        self.fc = GroupedLinear(cfg.emb_dim, cfg.df_hidden * cfg.dsp.nb_df, _common_groups(cfg))
-        self.skip = nn.Conv2d(cfg.conv_ch, cfg.df_hidden, 1)
-        self.conv = nn.Conv2d(cfg.df_hidden, cfg.df_hidden, (1, 3), padding=(0, 1))
-        self.out = nn.Conv2d(cfg.df_hidden, 2 * sum(cfg.df_orders), 1)
+        self.skip = GroupedLinear(cfg.emb_width, cfg.emb_dim, cfg.lin_groups)
+        self.out = GroupedLinear(cfg.emb_dim, cfg.dsp.nb_df * channels, cfg.lin_groups)
+        # Two groups whatever the orders, as DFN3's (gcd(64, 10)), so its pathway fits any orders.
+        self.pathway = ConvBlock(cfg.conv_ch, channels, (cfg.df_pathway_kernel, 1), groups=2)
         self._init_pass_through(cfg.dsp.lookahead)
 
     def _init_pass_through(self, lookahead: int) -> None:
@@ -81,18 +88,22 @@ class DfDecoder(nn.Module):
             bias[2 * (offset + order - 1 - lookahead)] = math.atanh(PASS_GAIN)  # real part of tap t
             offset += order
         with torch.no_grad():
-            self.out.bias.copy_(bias)
+            self.out.bias.copy_(bias.repeat(self.nb_df))
 
     def init_state(self, batch: int, device=None, dtype=None) -> State:
-        return prefixed("temporal", self.temporal.init_state(batch, device, dtype))
+        return {
+            **prefixed("temporal", self.temporal.init_state(batch, device, dtype)),
+            **prefixed("pathway", self.pathway.init_state(batch, self.nb_df, device, dtype)),
+        }
 
     def forward(self, emb: Tensor, df_skip: Tensor, state: State) -> tuple[list[Tensor], State]:
         x, temporal_state = self.temporal(emb, sub(state, "temporal"))
-        b, t, _ = x.shape
-        x = self.fc(x).reshape(b, t, self.hidden, self.nb_df).permute(0, 2, 1, 3)
-        x = F.relu(self.conv(F.relu(x + self.skip(df_skip))))
-        coefs = torch.tanh(self.out(x)).reshape(b, sum(self.orders), 2, t, self.nb_df).permute(0, 3, 1, 4, 2)
-        return list(torch.split(coefs, self.orders, dim=2)), prefixed("temporal", temporal_state)
+        coefs = torch.tanh(self.out(x + self.skip(emb)))  # B, T, F_df * K
+        path, path_state = self.pathway(df_skip, sub(state, "pathway"))  # B, K, T, F_df
+        coefs = rearrange(coefs, "b t (f k) -> b t f k", f=self.nb_df) + rearrange(path, "b k t f -> b t f k")
+        coefs = rearrange(coefs, "b t f (o c) -> b t o f c", c=2)
+        new_state = {**prefixed("temporal", temporal_state), **prefixed("pathway", path_state)}
+        return list(torch.split(coefs, self.orders, dim=2)), new_state
 
 
 class AdaptiveOrderPredictor(nn.Module):
@@ -106,7 +117,7 @@ class AdaptiveOrderPredictor(nn.Module):
         super().__init__()
         self.lsnr_mid = 0.5 * (cfg.lsnr_min_db + cfg.lsnr_max_db)
         self.lsnr_half = 0.5 * (cfg.lsnr_max_db - cfg.lsnr_min_db)
-        self.hidden = nn.Linear(cfg.emb_dim + 1, cfg.order_hidden)
+        self.hidden = nn.Linear(cfg.emb_width + 1, cfg.order_hidden)
         self.logits = nn.Linear(cfg.order_hidden, len(cfg.df_orders))
         nn.init.zeros_(self.logits.weight)
         nn.init.zeros_(self.logits.bias)
@@ -135,8 +146,3 @@ class MultiResolutionDF(nn.Module):
         for k, (order, coef) in enumerate(zip(self.orders, coefs)):
             out = out + deep_filter(filter_taps(history, steps, order), coef) * weights[:, :, k, None, None]
         return out
-
-
-def _common_groups(cfg: ModelConfig) -> int:
-    """lin_groups if it divides the DF decoder's output width, else 1."""
-    return cfg.lin_groups if (cfg.df_hidden * cfg.dsp.nb_df) % cfg.lin_groups == 0 else 1

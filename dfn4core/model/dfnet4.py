@@ -54,6 +54,18 @@ class DFN4(nn.Module):
         self.mrdf = MultiResolutionDF(cfg.df_orders)
         # Past spectra kept for the DF taps and the lookahead delay.
         self.history_size = max(cfg.df_max_order - 1, dsp.lookahead, 1)
+        # True: BatchNorms stay in eval mode in `train()` (fine-tuning a warm start, whose norms
+        # hold statistics folded from DFN3, on small batches).
+        self.freeze_norm = False
+
+    def train(self, mode: bool = True) -> DFN4:
+        """nn.Module.train; with `freeze_norm` set, the BatchNorms keep their statistics (eval mode)."""
+        super().train(mode)
+        if self.freeze_norm:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
 
     @property
     def hop_size(self) -> int:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dfn4core.config import ModelConfig
-from dfn4core.model.encoder import LocalSnrHead, Skips, SpectralEncoder
+from dfn4core.model.encoder import LocalSnrHead, Skips, SpectralEncoder, flatten_freq
 from dfn4core.model.layers import ConvBlock, GroupedLinear
 from dfn4core.model.mamba import SqueezedMamba
 from dfn4core.model.state import State, prefixed, sub
@@ -23,7 +23,7 @@ class WaveformEncoder(nn.Module):
     """Learned causal analysis of the raw frame (the last fft_size samples, nothing ahead).
 
     A strided filterbank (kernel K, hop K/2), log-magnitude compression, one strided conv, then a
-    grouped linear layer. Shapes: frames (B, T, N) -> (B, T, D).
+    grouped linear layer. Shapes: frames (B, T, N) -> (B, T, W), W = cfg.emb_width.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -32,7 +32,7 @@ class WaveformEncoder(nn.Module):
         self.filterbank = nn.Conv1d(1, ch, k, stride=k // 2, bias=False)
         self.conv = nn.Conv1d(ch, ch, 3, stride=2)
         positions = ((cfg.dsp.fft_size - k) // (k // 2) + 1 - 3) // 2 + 1
-        self.fc = GroupedLinear(ch * positions, cfg.emb_dim, cfg.lin_groups)
+        self.fc = GroupedLinear(ch * positions, cfg.emb_width, cfg.lin_groups)
 
     def forward(self, frames: Tensor) -> Tensor:
         b, t, n = frames.shape
@@ -44,7 +44,7 @@ class WaveformEncoder(nn.Module):
 class PhaseEncoder(nn.Module):
     """Encodes the phase-derivative features of the low bins.
 
-    Shapes: phase (B, 4, T, F_df) -> (B, T, D). Frequency-only convs: no state.
+    Shapes: phase (B, 4, T, F_df) -> (B, T, W). Frequency-only convs: no state.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -52,18 +52,19 @@ class PhaseEncoder(nn.Module):
         c = cfg.conv_ch // 2
         self.conv0 = ConvBlock(4, c, (1, 3), fstride=2)
         self.conv1 = ConvBlock(c, c, (1, 3), fstride=2)
-        self.fc = GroupedLinear(c * cfg.dsp.nb_df // 4, cfg.emb_dim, cfg.lin_groups)
+        self.fc = GroupedLinear(c * cfg.dsp.nb_df // 4, cfg.emb_width, cfg.lin_groups)
 
     def forward(self, phase: Tensor) -> Tensor:
         x, _ = self.conv0(phase, {})
         x, _ = self.conv1(x, {})
-        b, c, t, f = x.shape
-        return F.relu(self.fc(x.permute(0, 2, 1, 3).reshape(b, t, c * f)))
+        return F.relu(self.fc(flatten_freq(x)))
 
 
 class CrossDomainAttention(nn.Module):
     """Self-attention across the domain tokens of each frame, added back to the spectral view.
 
+    The output layer starts at zero, so the block starts as the identity on the spectral token
+    (the network starts as its spectral path, e.g. DFN3's) and learns what the other views add.
     Shapes: tokens (B, T, K, D) with K domains (spectral first) -> (B, T, D).
     """
 
@@ -75,6 +76,8 @@ class CrossDomainAttention(nn.Module):
         self.domain = nn.Parameter(torch.zeros(n_domains, attn_dim))
         self.qkv = nn.Linear(attn_dim, 3 * attn_dim)
         self.out = nn.Linear(n_domains * attn_dim, emb_dim)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, tokens: Tensor) -> Tensor:
         b, t, k, _ = tokens.shape
@@ -89,7 +92,7 @@ class HybridEncoder(nn.Module):
     """Spectral + waveform + phase encoders, CrossDomainAttention, SqueezedMamba and the LSNR head.
 
     Shapes: erb (B, 1, T, E), df (B, 2, T, F_df), phase (B, 4, T, F_df), frames (B, T, N)
-    -> emb (B, T, D), lsnr (B, T), Skips.
+    -> emb (B, T, W), lsnr (B, T), Skips; W = cfg.emb_width.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -97,10 +100,11 @@ class HybridEncoder(nn.Module):
         self.spectral = SpectralEncoder(cfg)
         self.waveform = WaveformEncoder(cfg)
         self.phase = PhaseEncoder(cfg)
-        self.attention = CrossDomainAttention(cfg.emb_dim, cfg.attn_dim, cfg.attn_heads, n_domains=3)
+        self.attention = CrossDomainAttention(cfg.emb_width, cfg.attn_dim, cfg.attn_heads, n_domains=3)
         self.temporal = SqueezedMamba(
+            cfg.emb_width,
             cfg.emb_dim,
-            cfg.emb_dim,
+            output_size=cfg.emb_width,
             num_layers=cfg.enc_layers,
             linear_groups=cfg.lin_groups,
             d_state=cfg.d_state,
@@ -119,8 +123,8 @@ class HybridEncoder(nn.Module):
     def forward(
         self, erb: Tensor, df: Tensor, phase: Tensor, frames: Tensor, state: State
     ) -> tuple[Tensor, Tensor, Skips, State]:
-        erb_emb, df_emb, skips, spectral_state = self.spectral(erb, df, sub(state, "spectral"))
-        tokens = torch.stack((erb_emb + df_emb, self.waveform(frames), self.phase(phase)), dim=2)
+        spectral, skips, spectral_state = self.spectral(erb, df, sub(state, "spectral"))
+        tokens = torch.stack((spectral, self.waveform(frames), self.phase(phase)), dim=2)
         emb, temporal_state = self.temporal(self.attention(tokens), sub(state, "temporal"))
         new_state = {**prefixed("spectral", spectral_state), **prefixed("temporal", temporal_state)}
         return emb, self.lsnr(emb), skips, new_state

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -78,17 +80,22 @@ class CausalConv2d(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """CausalConv2d (separable when it pays off), BatchNorm and ReLU: DFN3's Conv2dNormAct.
+    """CausalConv2d, BatchNorm and ReLU, laid out as DFN3's separable Conv2dNormAct.
 
-    A conv with more than one input channel and a kernel wider than 1 is split into a depthwise conv
-    followed by a 1x1 conv, as DFN3 does, which saves most of the MACs.
+    The conv has gcd(in_ch, out_ch) groups (or `groups`); when it is grouped and its kernel is
+    wider than one bin or frame, a 1x1 conv follows, which saves most of the MACs. Shapes:
+    (B, C_in, T, F) -> (B, C_out, T, ceil(F / fstride)); a time kernel kt carries a
+    (B, C_in, kt - 1, F) buffer.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: tuple[int, int] = (1, 3), fstride: int = 1):
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: tuple[int, int] = (1, 3), fstride: int = 1, groups: int | None = None
+    ):
         super().__init__()
-        separable = in_ch > 1 and kernel[0] * kernel[1] > 1 and out_ch % in_ch == 0
-        self.conv = CausalConv2d(in_ch, out_ch if not separable else in_ch, kernel, fstride, groups=in_ch if separable else 1, bias=False)
-        self.point = nn.Conv2d(in_ch, out_ch, 1, bias=False) if separable else nn.Identity()
+        groups = math.gcd(in_ch, out_ch) if groups is None else groups
+        separable = groups > 1 and max(kernel) > 1
+        self.conv = CausalConv2d(in_ch, out_ch, kernel, fstride, groups=groups, bias=False)
+        self.point = nn.Conv2d(out_ch, out_ch, 1, bias=False) if separable else nn.Identity()
         self.norm = nn.BatchNorm2d(out_ch)
 
     def init_state(self, batch: int, n_freqs: int, device=None, dtype=None) -> State:
@@ -100,14 +107,17 @@ class ConvBlock(nn.Module):
 
 
 class ConvTransposeBlock(nn.Module):
-    """Frequency upsampling by 2 (transposed conv over freq only), BatchNorm and ReLU.
+    """Frequency upsampling by 2 (depthwise transposed conv over 3 bins), 1x1 conv, BatchNorm, ReLU.
 
-    Shapes: (B, C_in, T, F) -> (B, C_out, T, 2F). No time kernel, hence no state.
+    DFN3's ConvTranspose2dNormAct. Shapes: (B, C_in, T, F) -> (B, C_out, T, 2F). No time kernel,
+    hence no state.
     """
 
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__()
-        self.conv = nn.ConvTranspose2d(in_ch, in_ch, (1, 4), stride=(1, 2), padding=(0, 1), groups=in_ch, bias=False)
+        self.conv = nn.ConvTranspose2d(
+            in_ch, in_ch, (1, 3), stride=(1, 2), padding=(0, 1), output_padding=(0, 1), groups=in_ch, bias=False
+        )
         self.point = nn.Conv2d(in_ch, out_ch, 1, bias=False)
         self.norm = nn.BatchNorm2d(out_ch)
 

@@ -328,7 +328,9 @@ class MambaBlock(nn.Module):
 
 
 class GRUBlock(nn.Module):
-    """Pre-RMSNorm residual GRU block with MambaBlock's API; state "h" (B, D), batch first.
+    """One GRU layer with MambaBlock's API, as a layer of DFN3's SqueezedGRU_S (no norm, no residual);
+    state "h" (B, D), batch first. The `temporal="gru"` ablation, and the layout that holds DFN3's
+    GRUs exactly (`dfn4core.model.dfn3_import`).
 
     Shapes:
         x: (B, T, D) -> (B, T, D); `step`: (B, D) -> (B, D).
@@ -337,7 +339,6 @@ class GRUBlock(nn.Module):
     def __init__(self, d_model: int):
         super().__init__()
         self.d_model = d_model
-        self.norm = RMSNorm(d_model)
         self.gru = nn.GRU(d_model, d_model, batch_first=True)
 
     def init_state(self, batch: int, device=None, dtype=None) -> State:
@@ -345,8 +346,8 @@ class GRUBlock(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         h = None if state is None else state["h"].unsqueeze(0).contiguous()
-        y, h = self.gru(self.norm(x), h)
-        return x + y, {"h": h.squeeze(0)}
+        y, h = self.gru(x, h)
+        return y, {"h": h.squeeze(0)}
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         y, state = self.forward(x.unsqueeze(1), state)

@@ -90,6 +90,9 @@ class TrainConfig:
         init: weights that start a new run instead of a random init: a shipped model name ("full",
             "lite") or a checkpoint file of the same model config (fine-tuning). Only the weights are
             taken (optimizer and schedule start fresh); a resumed run ignores it.
+        freeze_norm: keep the BatchNorm statistics (and their eval-mode behaviour) while training:
+            for fine-tuning a warm start from DFN3 (`recipes/default/warm_start.py`), whose norms
+            hold DFN3's folded statistics, on small batches.
     """
 
     variant: Variant = "full"
@@ -110,6 +113,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     init: str = ""
+    freeze_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.variant not in ("full", "lite", "tiny"):

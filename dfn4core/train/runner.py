@@ -120,6 +120,7 @@ class _Run:
         self.model = DFN4(cfg.model_config())
         if cfg.init and not resume:
             _load_init(self.model, cfg.init)
+        self.model.freeze_norm = cfg.freeze_norm
         self.model = self.model.to(device).train()
         self.loss_fn = GeneratorLoss(cfg.loss, self.model.cfg.dsp).to(device)
         self.distiller = _distiller(cfg, self.model, device)

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -209,6 +210,11 @@ def tts_espeak(args, sentences, roles, hours) -> list[dict]:
 
 
 def festival_voices() -> list[str]:
+    """festival's voices; none when festival is not installed (install.sh no longer installs it:
+    it depends on alsa-utils, reserved for independent evaluation)."""
+    if shutil.which("festival") is None:
+        logger.warning("festival is not installed: no festival voices")
+        return []
     out = subprocess.run(["festival", "--pipe"], input="(print (voice.list))\n", capture_output=True, text=True)
     lists = re.findall(r"\(([^()]*)\)", out.stdout)
     return lists[-1].split() if lists else []
@@ -468,19 +474,24 @@ def main() -> None:
     p.add_argument("--valid-items", type=int, default=400, help="rendered validation pairs")
     p.add_argument("--valid-segment-s", type=float, default=3.0,
                    help="pair length; = segment_s of data.toml, so validation scores whole pairs, not crops")
-    args = p.parse_args()
+    run_stages(p.parse_args(), STAGES, globals(), {})
+
+
+def run_stages(args: argparse.Namespace, stages: tuple[str, ...], namespace: dict, extra: dict) -> None:
+    """Runs `stage_<name>(args)` of `namespace` for --stage (or all of `stages`), timing each into
+    OUT/lists/timings.jsonl with the arguments (and `extra`)."""
     args.out = args.out.expanduser().resolve()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     timings = {}
-    for stage in STAGES if args.stage == "all" else (args.stage,):
+    for stage in stages if args.stage == "all" else (args.stage,):
         t0 = time.time()
-        globals()[f"stage_{stage}"](args)
+        namespace[f"stage_{stage}"](args)
         timings[stage] = round(time.time() - t0, 1)
         logger.info("stage %s done in %.1f s", stage, timings[stage])
     log = args.out / "lists" / "timings.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
-        f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **vars(args), "out": str(args.out),
+        f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra, **vars(args), "out": str(args.out),
                             "seconds": timings}) + "\n")
 
 

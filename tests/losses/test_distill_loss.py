@@ -22,10 +22,10 @@ def test_config_round_trip_and_unknown_keys():
 
 
 def test_terms_vanish_on_the_teacher_itself_and_train_the_projection(noisy_48k):
-    teacher_cfg = dataclasses.replace(ModelConfig.tiny(), emb_dim=48, df_orders=(3, 5, 7))
+    teacher_cfg = dataclasses.replace(ModelConfig.tiny(), conv_ch=12, emb_dim=48, df_orders=(3, 5, 7))
     student, teacher = DFN4(ModelConfig.tiny()), DFN4(teacher_cfg)
     loss = DistillLoss(DistillConfig(), student.cfg, teacher.cfg)
-    assert loss.proj.in_features == 32 and loss.proj.out_features == 48
+    assert loss.proj.in_features == 64 and loss.proj.out_features == 96  # emb_width = conv_ch * 32 / 4
     wave = noisy_48k[:, :4800]
     with torch.no_grad():
         t_out = teacher(wave)

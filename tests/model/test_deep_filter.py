@@ -36,7 +36,7 @@ def test_multi_resolution_df_weights_the_orders():
 def test_order_predictor_starts_uniform_and_learns_from_lsnr():
     cfg = ModelConfig.tiny()
     predictor = AdaptiveOrderPredictor(cfg)
-    emb, lsnr = torch.randn(2, 5, cfg.emb_dim), torch.linspace(-15, 35, 10).reshape(2, 5)
+    emb, lsnr = torch.randn(2, 5, cfg.emb_width), torch.linspace(-15, 35, 10).reshape(2, 5)
     weights = predictor(emb, lsnr)
     torch.testing.assert_close(weights, torch.full_like(weights, 1 / len(cfg.df_orders)))
     # Train it to prefer the long filter at low SNR and the short one at high SNR.

@@ -45,7 +45,7 @@ def test_output_shapes(tiny_model):
     assert out.wave.shape == (3, 480 * 5)
     assert out.spec.shape == (3, 5, cfg.dsp.n_freqs, 2)
     assert out.erb_gains.shape == (3, 5, cfg.dsp.nb_erb)
-    assert out.lsnr_db.shape == (3, 5) and out.emb.shape == (3, 5, cfg.emb_dim)
+    assert out.lsnr_db.shape == (3, 5) and out.emb.shape == (3, 5, cfg.emb_width)
     assert out.df_weights.shape == (3, 5, len(cfg.df_orders))
     torch.testing.assert_close(out.df_weights.sum(-1), torch.ones(3, 5))
     assert ((out.erb_gains >= 0) & (out.erb_gains <= 1)).all()
@@ -64,7 +64,9 @@ def test_unit_gains_and_identity_filter_pass_the_input_through_delayed():
         for order in model.cfg.df_orders:
             bias[2 * (offset + order - 1 - lookahead)] = 30.0  # real part of tap t: tanh -> 1
             offset += order
-        model.df_decoder.out.bias.copy_(bias)
+        model.df_decoder.out.bias.copy_(bias.repeat(model.cfg.dsp.nb_df))
+        model.df_decoder.pathway.norm.weight.zero_()  # the conv pathway adds ReLU(0) = 0
+        model.df_decoder.pathway.norm.bias.zero_()
         wave = 0.1 * torch.randn(1, 480 * 20)
         out = model(wave).wave
     delay = model.cfg.dsp.delay_size

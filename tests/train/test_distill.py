@@ -37,7 +37,7 @@ def data(corpus):
 def teacher(tmp_path):
     """A wider tiny model with three DF orders and perturbed weights: output unlike a fresh student's."""
     torch.manual_seed(1)
-    model = DFN4(dataclasses.replace(ModelConfig.tiny(), emb_dim=48, df_orders=(3, 5, 7))).eval()
+    model = DFN4(dataclasses.replace(ModelConfig.tiny(), conv_ch=12, emb_dim=48, df_orders=(3, 5, 7))).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))

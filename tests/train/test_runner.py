@@ -94,4 +94,4 @@ def test_init_starts_from_the_given_weights(tmp_path, small_data):
 
 def test_init_with_another_model_config_is_a_clear_error(tmp_path, small_data):
     with pytest.raises(ConfigError, match="different model config"):
-        train(CFG.replace(steps=1, valid_every=0, init="lite"), small_data, tmp_path / "run")  # tiny run, lite weights
+        train(CFG.replace(steps=1, valid_every=0, init="full"), small_data, tmp_path / "run")  # tiny run, full weights
