@@ -334,7 +334,7 @@ def fit_temporal(
                 out = module(*args, module.init_state(wave.shape[0], wave.device, wave.dtype))[0]
                 y = torch.cat(out, dim=2) if isinstance(out, list) else out
                 loss = torch.mean((y - target) ** 2) / target.pow(2).mean().clamp_min(1e-8)
-                losses[b] = float(loss)
+                losses[b] = float(loss.detach())
                 total = total + loss
             optim.zero_grad(set_to_none=True)
             total.backward()
@@ -389,5 +389,5 @@ def distill_to_teacher(
         optim.step()
         sched.step()
         if on_step is not None:
-            on_step(step, {k: float(v) for k, v in terms.items()})
+            on_step(step, {k: float(v.detach()) for k, v in terms.items()})
     return student.eval()
