@@ -35,9 +35,9 @@ from torch import Tensor, nn
 from dfn4core.config import DspConfig
 from dfn4core.dsp.features import Features
 from dfn4core.dsp.stft import Stft
-from dfn4core.errors import CheckpointError
-from dfn4core.model.deep_filter import deep_filter, filter_taps
-from dfn4core.model.state import StreamState
+from dfn4core.errors import CheckpointError, ConfigError
+from dfn4core.model.deep_filter import MultiResolutionDF
+from dfn4core.model.state import StreamState, prefixed, sub
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class Dfn3Config:
                 norm_tau_s=float(df["norm_tau"]),
             )
             order = int(df.get("df_order", net.get("df_order", 0)))
-        except (KeyError, ValueError, Exception) as err:
+        except (KeyError, ValueError, ConfigError) as err:
             raise CheckpointError(source, f"DeepFilterNet config.ini not understood ({err})") from None
         if model != "deepfilternet3":
             raise CheckpointError(source, f"only DeepFilterNet3 models run here, this one is {model!r}")
@@ -266,6 +266,7 @@ class DFN3(nn.Module):
         self.stft = Stft(dsp.fft_size, dsp.hop_size)
         self.features = Features(dsp)
         self.history_size = max(self.cfg.df_order - 1, dsp.lookahead)
+        self.mrdf = MultiResolutionDF((self.cfg.df_order,))
         options = ort.SessionOptions()
         options.log_severity_level = 3  # the rewritten graphs leave the pads' constants unused
         if threads is not None:
@@ -288,8 +289,10 @@ class DFN3(nn.Module):
     def init_state(self, batch: int = 1, device=None, dtype=None) -> StreamState:
         """Zero network states, the feature norms' initial values, empty STFT and filter history."""
         device, dtype = device or self.features.erb_average.device, dtype or torch.float32
-        tensors = {f"stft.{k}": v for k, v in self.stft.init_state(batch, device, dtype).items()}
-        tensors.update({f"features.{k}": v for k, v in self.features.init_state(batch, device, dtype).items()})
+        tensors = {
+            **prefixed("stft", self.stft.init_state(batch, device, dtype)),
+            **prefixed("features", self.features.init_state(batch, device, dtype)),
+        }
         for states in self.graph_states.values():
             for s in states:
                 shape = list(s.shape)
@@ -302,18 +305,16 @@ class DFN3(nn.Module):
     @torch.no_grad()
     def process(self, wave: Tensor, state: StreamState):
         """Enhance T whole hops, continuing from `state`. Shapes: wave (B, T * hop) -> DFN4Output."""
-        from dfn4core.model.dfnet4 import DFN4Output
+        from dfn4core.model.dfnet4 import DFN4Output, filter_spectrum
 
         if wave.dim() != 2 or wave.shape[1] == 0 or wave.shape[1] % self.hop_size:
             raise ValueError(f"wave must be (batch, n * {self.hop_size}) with n >= 1, got {tuple(wave.shape)}")
         st, dsp = state.tensors, self.cfg.dsp
         spec, _, analysis = self.stft.analysis(wave, st["stft.analysis"])
-        feat_state = {k[len("features.") :]: v for k, v in st.items() if k.startswith("features.")}
-        erb, df, _, feat_state = self.features(spec, feat_state)
+        erb, df, _, feat_state = self.features(spec, sub(st, "features"))
 
-        new_state: dict[str, Tensor] = {}
-        enc = self._run("enc", {"feat_erb": erb, "feat_spec": df}, st, new_state)
-        e0, e1, e2, e3, emb, c0, lsnr = enc
+        new_state: dict[str, np.ndarray] = {}
+        e0, e1, e2, e3, emb, c0, lsnr = self._run("enc", {"feat_erb": erb, "feat_spec": df}, st, new_state)
         (gains,) = self._run("erb_dec", {"emb": emb, "e3": e3, "e2": e2, "e1": e1, "e0": e0}, st, new_state)
         coefs, _alpha = self._run("df_dec", {"emb": emb, "c0": c0}, st, new_state)
 
@@ -322,25 +323,21 @@ class DFN3(nn.Module):
 
         batch, steps = spec.shape[:2]
         gains = tensor(gains).reshape(batch, steps, dsp.nb_erb)
-        order = self.cfg.df_order
-        coefs = tensor(coefs).reshape(batch, steps, dsp.nb_df, order, 2).transpose(2, 3)  # B, T, O, F_df, 2
-        past = self.history_size
-        history = torch.cat((st["spec_history"], spec), dim=1)
-        delayed = history[:, past - dsp.lookahead : past - dsp.lookahead + steps]
-        masked = delayed * (gains @ self.features.erb_expand).unsqueeze(-1)
-        low = deep_filter(filter_taps(history[:, :, : dsp.nb_df], steps, order), coefs)
-        enhanced = torch.cat((low, masked[:, :, dsp.nb_df :]), dim=2)
+        coefs = tensor(coefs).reshape(batch, steps, dsp.nb_df, self.cfg.df_order, 2).transpose(2, 3)  # B, T, O, F_df, 2
+        weights = torch.ones(batch, steps, 1, device=wave.device, dtype=wave.dtype)  # one order
+        enhanced, past = filter_spectrum(
+            spec, st["spec_history"], gains @ self.features.erb_expand, self.mrdf, [coefs], weights, dsp
+        )
         out_wave, synthesis = self.stft.synthesis(enhanced, st["stft.synthesis"])
         tensors = {
             "stft.analysis": analysis,
             "stft.synthesis": synthesis,
-            **{f"features.{k}": v for k, v in feat_state.items()},
+            **prefixed("features", feat_state),
             **{k: tensor(v) for k, v in new_state.items()},
-            "spec_history": history[:, -past:],
+            "spec_history": past,
         }
         ordered = StreamState({k: tensors[k] for k in st})
-        emb_t = tensor(emb)
-        out = DFN4Output(out_wave, enhanced, gains, tensor(lsnr).reshape(batch, steps), torch.ones(batch, steps, 1), emb_t)
+        out = DFN4Output(out_wave, enhanced, gains, tensor(lsnr).reshape(batch, steps), weights, tensor(emb))
         return out, ordered
 
     def _run(self, name: str, inputs: dict[str, Any], st: dict[str, Tensor], new_state: dict[str, np.ndarray]) -> list:
@@ -350,8 +347,8 @@ class DFN3(nn.Module):
         results = self.sessions[name].run(self._outputs[name], feeds)
         by_name = dict(zip(self._outputs[name], results))
         for s in states:
-            new_state[s.input] = by_name[s.output]
-        return [by_name[o] for o in self._outputs[name] if o not in {s.output for s in states}]
+            new_state[s.input] = by_name.pop(s.output)
+        return list(by_name.values())  # the graph's own outputs, in order
 
     def forward(self, wave: Tensor):
         """Enhance whole hops from a fresh state. Shapes: (B, T * hop) -> DFN4Output."""

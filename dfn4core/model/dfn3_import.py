@@ -8,17 +8,15 @@ of order 5 placed at the same frames; the order predictor starts on orders 5 and
 hybrid encoder's extra views start silent (CrossDomainAttention's output layer is zero). What has
 no counterpart are DFN3's GRUs: `dfn3_grus` returns them as torch GRUs, and `GruLayers` puts one
 where a SqueezedMamba's blocks are, which makes the DFN4 compute DFN3 (a test checks it against the
-official graphs); `fit_temporal` then fits the Mamba blocks to them on real audio, and
-`distill_to_teacher` trains the whole network on DFN3's output. A DFN4 with `temporal="gru"` and
-DFN3's sizes takes the GRUs themselves.
+official graphs); `dfn4core.train.warm_start` then fits the Mamba blocks to them on real audio
+and trains the whole network on DFN3's output. A DFN4 with `temporal="gru"` and DFN3's sizes takes
+the GRUs themselves.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +32,9 @@ logger = logging.getLogger(__name__)
 
 DFN3_ORDER = 5
 # Where each temporal block of a DFN4 sits, and the DFN3 graph and GRU count it replaces.
-TEMPORAL_BLOCKS = {"encoder.temporal": ("enc", 1), "erb_decoder.temporal": ("erb_dec", 2), "df_decoder.temporal": ("df_dec", 2)}
+TEMPORAL_BLOCKS = {
+    "encoder.temporal": ("enc", 1), "erb_decoder.temporal": ("erb_dec", 2), "df_decoder.temporal": ("df_dec", 2),
+}  # fmt: skip
 
 
 class _Graph:
@@ -79,7 +79,8 @@ def _set_norm(norm: nn.BatchNorm2d, bias: np.ndarray | None) -> None:
     """A BatchNorm that adds `bias` and nothing else (DFN3's norms were folded into the conv)."""
     with torch.no_grad():
         norm.weight.fill_(1.0)
-        norm.bias.copy_(torch.from_numpy(np.array(bias, dtype=np.float32)) if bias is not None else torch.zeros_like(norm.bias))
+        bias_t = torch.zeros_like(norm.bias) if bias is None else torch.from_numpy(np.array(bias, dtype=np.float32))
+        norm.bias.copy_(bias_t)
         norm.running_mean.zero_()
         norm.running_var.fill_(1.0 - norm.eps)
 
@@ -123,7 +124,7 @@ def import_dfn3(model: DFN4, files: Dfn3Files) -> DFN4:
 
     Needs DFN3's signal chain, conv_ch 64 and order 5 among the DF orders. The temporal blocks'
     input and output layers load when emb_dim is DFN3's 256; the Mamba blocks keep their init
-    (fit them with `fit_temporal`). With `temporal="gru"` and DFN3's layer counts (1, 2, 2) the GRUs
+    (fit them with `dfn4core.train.warm_start.fit_temporal`). With `temporal="gru"` and DFN3's layer counts (1, 2, 2) the GRUs
     load too, and the model computes DFN3 exactly.
 
     Raises:
@@ -268,126 +269,3 @@ def with_dfn3_grus(model: DFN4, grus: dict[str, nn.GRU]) -> DFN4:
         squeezed = teacher.get_submodule(block)
         squeezed.layers = nn.ModuleList([GruLayers(copy.deepcopy(gru))])
     return teacher.eval()
-
-
-def blocks_to_fit(model: DFN4) -> dict[str, bool]:
-    """The modules `fit_temporal` fits, each with whether all its weights train (True) or only
-    its temporal layers: the temporal blocks when they have DFN3's widths (their linear layers
-    loaded), else the blocks with their linear layers and, whole, the DF decoder (whose temporal
-    output width then differs from DFN3's)."""
-    if model.cfg.emb_dim == 256:
-        return {block: False for block in TEMPORAL_BLOCKS}
-    return {"encoder.temporal": True, "erb_decoder.temporal": True, "df_decoder": True}
-
-
-def fit_temporal(
-    student: DFN4,
-    teacher: DFN4,
-    batches: Iterable[Tensor],
-    steps: int,
-    lr: float = 1e-3,
-    on_step: Callable[[int, dict[str, float]], Any] | None = None,
-) -> DFN4:
-    """Fits the student's temporal blocks to the teacher's, block by block, on real audio.
-
-    Each block sees the teacher's input to that block (so errors do not pile up from block to
-    block) and learns the teacher's output (MSE relative to the output's power). What trains is
-    `blocks_to_fit(student)`.
-
-    Args:
-        student: the DFN4 to fit (trained in place).
-        teacher: a network of the same spectral layout with DFN3's GRUs (`with_dfn3_grus`).
-        batches: noisy waveforms (B, N * hop) at the model's rate, one per step.
-        steps: number of optimizer steps.
-        lr: AdamW learning rate (cosine decay to 1 %).
-        on_step: called with (step, {block: loss}) after every step.
-    """
-    blocks = blocks_to_fit(student)
-    captured: dict[str, tuple[tuple[Tensor, ...], Tensor]] = {}
-
-    def keep(name: str) -> Callable[..., None]:
-        def hook(_module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-            args = tuple(x.detach() for x in inputs if isinstance(x, Tensor))
-            out = output[0]
-            captured[name] = (args, (torch.cat(out, dim=2) if isinstance(out, list) else out).detach())
-
-        return hook
-
-    hooks = [teacher.get_submodule(b).register_forward_hook(keep(b)) for b in blocks]
-    params = []
-    for b, whole in blocks.items():
-        module = student.get_submodule(b)
-        params += [p for n, p in module.named_parameters() if whole or n.startswith("layers.")]
-    optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * min(s, steps) / max(steps, 1)))
-    )
-    student.eval()  # BatchNorms keep DFN3's statistics; gradients flow all the same
-    try:
-        for step, wave in zip(range(steps), batches):
-            with torch.no_grad():
-                teacher(wave)
-            losses, total = {}, torch.zeros(())
-            for b in blocks:
-                args, target = captured[b]
-                module = student.get_submodule(b)
-                out = module(*args, module.init_state(wave.shape[0], wave.device, wave.dtype))[0]
-                y = torch.cat(out, dim=2) if isinstance(out, list) else out
-                loss = torch.mean((y - target) ** 2) / target.pow(2).mean().clamp_min(1e-8)
-                losses[b] = float(loss.detach())
-                total = total + loss
-            optim.zero_grad(set_to_none=True)
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optim.step()
-            sched.step()
-            if on_step is not None:
-                on_step(step, losses)
-    finally:
-        for h in hooks:
-            h.remove()
-    return student.eval()
-
-
-def distill_to_teacher(
-    student: DFN4,
-    teacher: DFN4,
-    batches: Iterable[Tensor],
-    steps: int,
-    lr: float = 3e-4,
-    on_step: Callable[[int, dict[str, float]], Any] | None = None,
-) -> DFN4:
-    """End-to-end: the whole student learns the teacher's output (after `fit_temporal`).
-
-    Block-wise fitting leaves errors that add up through the network; this stage trains every
-    weight on `DistillLoss`'s output-spectrum, ERB-gain and deep-filtered-band terms against the
-    teacher (DFN3 itself, `with_dfn3_grus`). BatchNorms keep their statistics (eval mode).
-
-    Args:
-        student, teacher: as in `fit_temporal`; the teacher's DF orders equal the student's.
-        batches: noisy waveforms (B, N * hop), one per step.
-        steps: optimizer steps (AdamW, cosine decay to 1 % of lr).
-        on_step: called with (step, {term: value}) after every step.
-    """
-    from dfn4core.losses.distill import DistillConfig, DistillLoss, DistillWeights
-
-    loss_fn = DistillLoss(DistillConfig(weights=DistillWeights(emb=0.0)), student.cfg, teacher.cfg)
-    params = [p for p in student.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * min(s, steps) / max(steps, 1)))
-    )
-    student.eval()  # BatchNorms keep DFN3's statistics; gradients flow all the same
-    for step, wave in zip(range(steps), batches):
-        with torch.no_grad():
-            target = teacher(wave)
-        terms = loss_fn(student(wave), target)
-        total = sum(terms.values())
-        optim.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optim.step()
-        sched.step()
-        if on_step is not None:
-            on_step(step, {k: float(v.detach()) for k, v in terms.items()})
-    return student.eval()

@@ -13,10 +13,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from dfn4core.config import ModelConfig
+from dfn4core.config import DspConfig, ModelConfig
 from dfn4core.dsp.features import Features
 from dfn4core.dsp.stft import Stft
-from dfn4core.model.deep_filter import AdaptiveOrderPredictor, DfDecoder, MultiResolutionDF
+from dfn4core.model.deep_filter import (
+    AdaptiveOrderPredictor,
+    DfDecoder,
+    MultiResolutionDF,
+)
 from dfn4core.model.erb_decoder import ErbDecoder
 from dfn4core.model.hybrid import HybridEncoder
 from dfn4core.model.state import State, StreamState, prefixed, sub
@@ -106,12 +110,9 @@ class DFN4(nn.Module):
         coefs, df_dec_state = self.df_decoder(emb, skips.df0, sub(st, "df_decoder"))
         weights = self.order_predictor(emb, lsnr)
 
-        steps, past = spec.shape[1], self.history_size
-        history = torch.cat((st["spec_history"], spec), dim=1)  # B, R + T, F, 2
-        delayed = history[:, past - dsp.lookahead : past - dsp.lookahead + steps]
-        masked = delayed * (gains @ self.features.erb_expand).unsqueeze(-1)
-        low = self.mrdf(history[:, :, : dsp.nb_df], coefs, weights)
-        enhanced = torch.cat((low, masked[:, :, dsp.nb_df :]), dim=2)
+        enhanced, past = filter_spectrum(
+            spec, st["spec_history"], gains @ self.features.erb_expand, self.mrdf, coefs, weights, dsp
+        )
         out_wave, synthesis = self.stft.synthesis(enhanced, st["stft.synthesis"])
 
         new_state = StreamState(
@@ -122,7 +123,7 @@ class DFN4(nn.Module):
                 **prefixed("encoder", enc_state),
                 **prefixed("erb_decoder", erb_dec_state),
                 **prefixed("df_decoder", df_dec_state),
-                "spec_history": history[:, -past:],
+                "spec_history": past,
             }
         )
         return DFN4Output(out_wave, enhanced, gains, lsnr, weights, emb), new_state
@@ -135,3 +136,21 @@ class DFN4(nn.Module):
         """Enhance one hop. Shapes: frame (B, hop) -> (B, hop), delayed by cfg.dsp.delay_size."""
         out, state = self.process(frame, state)
         return out.wave, state
+
+
+def filter_spectrum(
+    spec: Tensor, past: Tensor, bin_gains: Tensor, mrdf: MultiResolutionDF, coefs: list[Tensor], weights: Tensor,
+    dsp: DspConfig,
+) -> tuple[Tensor, Tensor]:
+    """The enhanced spectrum of T steps: deep filtering below nb_df bins, gains above, both delayed
+    by the lookahead; the same for DFN4 and DFN3 (`dfn4core.model.dfn3`).
+
+    Shapes: spec (B, T, F, 2), past (B, R, F, 2) the R spectra before it, bin_gains (B, T, F),
+    coefs/weights as MultiResolutionDF takes them -> enhanced (B, T, F, 2) and the new past.
+    """
+    steps, size = spec.shape[1], past.shape[1]
+    history = torch.cat((past, spec), dim=1)  # B, R + T, F, 2
+    delayed = history[:, size - dsp.lookahead : size - dsp.lookahead + steps]
+    masked = delayed * bin_gains.unsqueeze(-1)
+    low = mrdf(history[:, :, : dsp.nb_df], coefs, weights)
+    return torch.cat((low, masked[:, :, dsp.nb_df :]), dim=2), history[:, -size:]

@@ -34,11 +34,11 @@ import torch
 from dfn4core.config import ModelConfig
 from dfn4core.data.config import load_data_config
 from dfn4core.data.loader import build_dataset, make_loader
-from dfn4core.model.checkpoint import save_model
+from dfn4core.model.checkpoint import load_model, save_model
 from dfn4core.model.dfn3 import find_archive, load_dfn3, read_archive
-from dfn4core.model.checkpoint import load_model
-from dfn4core.model.dfn3_import import distill_to_teacher, dfn3_grus, fit_temporal, import_dfn3, with_dfn3_grus
+from dfn4core.model.dfn3_import import dfn3_grus, import_dfn3, with_dfn3_grus
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.train.warm_start import distill_to_teacher, fit_temporal
 
 
 def batches(data: Path, batch_size: int, seed: int):

@@ -10,16 +10,9 @@ from testaudio import make_noisy
 from dfn4core.config import ModelConfig
 from dfn4core.errors import CheckpointError, ConfigError
 from dfn4core.model import dfn3 as dfn3_module
-from dfn4core.model.dfn3_import import (
-    _tap_map,
-    blocks_to_fit,
-    dfn3_grus,
-    distill_to_teacher,
-    fit_temporal,
-    import_dfn3,
-    with_dfn3_grus,
-)
+from dfn4core.model.dfn3_import import _tap_map, dfn3_grus, import_dfn3, with_dfn3_grus
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.train.warm_start import blocks_to_fit, distill_to_teacher, fit_temporal
 
 
 @pytest.fixture(scope="module")
