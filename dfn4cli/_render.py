@@ -14,7 +14,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from dfn4core.io import AudioInfo
-    from dfn4core.pipeline import FileFailure, FileResult
+    from dfn4core.pipeline import FileFailure, FileResult, FileSkipped
 
 
 class FileProgress:
@@ -48,20 +48,22 @@ class FileProgress:
             rtf = (time.perf_counter() - self._start) / (done / self._sr)
             self.progress.update(self._task, completed=done, total=total, rtf=f"{rtf:.3f}")
 
-    def on_file_end(self, result: FileResult | FileFailure) -> None:
-        if self._task is not None and hasattr(result, "reason"):
+    def on_file_end(self, result: FileResult | FileFailure | FileSkipped) -> None:
+        if self._task is not None and result.status == "failed":
             self.progress.update(self._task, description=f"[red]{escape(str(result.in_path))} (failed)")
         self._task = None
 
 
-def summary_table(results: Sequence[FileResult | FileFailure]) -> Table:
-    """One row per file: name, duration, real-time factor, status."""
+def summary_table(results: Sequence[FileResult | FileFailure | FileSkipped]) -> Table:
+    """One row per file: name, duration, real-time factor, status (ok, failed, or skipped: output exists)."""
     table = Table(title="dfn4 enhance")
     for name, justify in (("file", "left"), ("duration", "right"), ("RTF", "right"), ("status", "left")):
         table.add_column(name, justify=justify)
     for r in results:
-        if hasattr(r, "reason"):
+        if r.status == "failed":
             table.add_row(escape(str(r.in_path)), "-", "-", "[red]failed")
+        elif r.status == "skipped":
+            table.add_row(escape(str(r.in_path)), "-", "-", f"[yellow]skipped[/] ({escape(str(r.out_path))} exists)")
         else:
             status = f"[green]ok[/] -> {escape(str(r.out_path))}"
             table.add_row(escape(str(r.in_path)), f"{r.duration_s:.2f} s", f"{r.rtf:.3f}", status)

@@ -32,11 +32,13 @@ def enhance(
         ),
     ] = None,
     atten_lim_db: Annotated[Optional[float], typer.Option(min=0, help="Cap on noise reduction in dB.")] = None,
-    sr: Annotated[Optional[int], typer.Option(min=1, show_default="input's", help="Output sample rate in Hz.")] = None,
+    sr: Annotated[Optional[int], typer.Option(show_default="input's", help="Output sample rate in Hz (8000..384000).")] = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
-    suffix: Annotated[str, typer.Option(help="Added to each output file's stem.")] = "",
-    overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs.")] = False,
+    suffix: Annotated[str, typer.Option(help="Added to each output file's stem (no path separators).")] = "",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs (else they are kept and skipped).")
+    ] = False,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")] = False,
     backend: Annotated[
         Backend, typer.Option(case_sensitive=False, help="onnx: --model is an exported model.onnx, run on the CPU.")
@@ -59,7 +61,7 @@ def enhance(
         set_threads(threads)
     from dfn4core import pipeline
 
-    pairs = pipeline.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive)
+    pairs = pipeline.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive, sr_out=sr)
     if not pairs:
         err.print("[bold red]error:[/] no audio files to enhance")
         raise typer.Exit(1)
@@ -80,5 +82,8 @@ def enhance(
     failed = [r for r in results if isinstance(r, pipeline.FileFailure)]
     for f in failed:
         err.print(f"[bold red]error:[/] {escape(str(f.in_path))}: {escape(f.reason)}")
+    skipped = sum(isinstance(r, pipeline.FileSkipped) for r in results)
+    if skipped:
+        err.print(f"{skipped} of {len(results)} outputs exist and were kept (--overwrite replaces them)")
     if failed:
         raise typer.Exit(1)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
-from collections.abc import Callable
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from dfn4core.atomic import write_atomically
 from dfn4core.config import ModelConfig
 from dfn4core.errors import CheckpointError, ConfigError
 from dfn4core.model.dfnet4 import DFN4
@@ -47,23 +47,6 @@ def save_model(model: DFN4, path: str | Path) -> Path:
     return write_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
-def write_atomically(path: Path, write: Callable[[str], None]) -> Path:
-    """Run `write(tmp)` on a temp file beside `path`, then rename it onto `path`.
-
-    A crash or error while writing leaves `path` as it was and no temp file behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and check a checkpoint file without building the model; raises CheckpointError."""
     path = Path(path)
@@ -76,9 +59,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except CheckpointError:
         raise
+    except pickle.UnpicklingError as err:
+        # torch's weights-only message goes on to advise weights_only=False: never pass that on.
+        found = re.search(r"WeightsUnpickler error:\s*(Unsupported global: GLOBAL (\S+))?([^\n]*)", str(err))
+        if found and found.group(1):
+            raise CheckpointError(
+                path, f"not a dfn4 checkpoint, and NOT loaded: it holds Python objects ({found.group(2)}), "
+                "which could run code; a dfn4 checkpoint holds only tensors and plain values"
+            ) from None
+        reason = found.group(3).strip() if found and found.group(3).strip() else _first_line(err)
+        raise CheckpointError(path, f"not a readable checkpoint ({reason})") from None
     except Exception as err:  # torch and safetensors raise many types for a corrupt file
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(path, f"not a readable checkpoint ({reason[:200]})") from err
+        raise CheckpointError(path, f"not a readable checkpoint ({_first_line(err)})") from err
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         raise CheckpointError(path, f"not a dfn4 checkpoint (needs keys {', '.join(REQUIRED_KEYS)})")
     return _upgrade(ckpt, path)
@@ -122,6 +114,11 @@ def load_model(path: str | Path, device: torch.device | str | None = None, dfn3:
         raise CheckpointError(path, f"weights do not match the stored config ({first})") from err
     logger.debug("loaded %s (%d parameters)", path, sum(p.numel() for p in model.parameters()))
     return model.to(device or "cpu").eval()
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
 
 
 def _read_safetensors(path: Path) -> dict[str, Any]:

@@ -140,13 +140,13 @@ def test_folder_with_a_corrupt_file(tmp_path, tiny_ckpt):
     assert "failed" in result.stdout and "ok" in result.stdout
 
 
-def test_existing_output_is_a_failure_without_overwrite(tmp_path, tiny_ckpt):
+def test_existing_output_is_kept_and_skipped_without_overwrite(tmp_path, tiny_ckpt):
     write_audio(tmp_path / "a.wav", tone(4800, 48000), 48000)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "a.wav").write_bytes(b"keep me")
     args = cli_args(tmp_path / "a.wav", tmp_path / "out", tiny_ckpt)
     result = runner.invoke(app, args)
-    assert result.exit_code == 1 and "exists (use --overwrite)" in result.stderr
+    assert result.exit_code == 0 and "skipped" in result.stdout and "1 of 1 outputs exist and were kept" in result.stderr
     assert (tmp_path / "out" / "a.wav").read_bytes() == b"keep me"
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
     assert audio_info(tmp_path / "out" / "a.wav").frames == 4800

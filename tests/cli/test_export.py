@@ -64,7 +64,8 @@ def test_options_reach_export_onnx(tiny_ckpt, tmp_path, monkeypatch):
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: onnxruntime output differs from torch: max abs error 0.5"
-    assert calls == [(tmp_path / "o", (4800,), {"opset": 18, "offline": True, "int8": False})]
+    inputs = [tiny_ckpt, tmp_path / "check.wav"]
+    assert calls == [(tmp_path / "o", (4800,), {"opset": 18, "offline": True, "int8": False, "overwrite": False, "inputs": inputs})]
 
 
 def test_no_onnx_is_refused(tiny_ckpt, tmp_path):
