@@ -223,3 +223,32 @@ def test_unexpected_errors_become_failures(identity_model, tmp_path, monkeypatch
     monkeypatch.setattr(pipeline, "Enhancer", explode)
     [failure] = enhance_files(identity_model, [(tmp_path / "in.wav", tmp_path / "out.wav")])
     assert failure.reason == "unexpected error: RuntimeError: out of memory"
+
+
+class ChunkRecorder:
+    """A Backend whose enhancer passes audio through and records the shape of every chunk it is given."""
+
+    sr, latency = 16_000, 0
+
+    def __init__(self):
+        self.shapes: list[tuple[int, int]] = []
+
+    def new_enhancer(self, channels, atten_lim_db):
+        return self
+
+    def process(self, chunk):
+        self.shapes.append(chunk.shape)
+        return chunk
+
+    def flush(self):
+        return np.zeros((self.shapes[-1][0], 0), np.float32)
+
+
+def test_many_channels_are_enhanced_in_bounded_blocks(tmp_path):
+    write_audio(tmp_path / "in.wav", speechy(64, 16_000, 16_000), 16_000, subtype="FLOAT")
+    backend = ChunkRecorder()
+    enhance_file(backend, tmp_path / "in.wav", tmp_path / "out.wav", block_s=1.0)
+    bound = pipeline.MAX_BLOCK_CHANNELS * 16_000  # samples of one block: 1 s of MAX_BLOCK_CHANNELS channels
+    assert max(c * n for c, n in backend.shapes) <= bound and all(c == 64 for c, _ in backend.shapes)
+    out, _ = read_audio(tmp_path / "out.wav")
+    np.testing.assert_array_equal(out, read_audio(tmp_path / "in.wav")[0])  # shorter blocks, same samples

@@ -42,8 +42,11 @@ def test_loading_never_runs_code(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"format_version": 1, "model_config": {}, "state_dict": {}, "x": Evil()}, path)
-    with pytest.raises(CheckpointError, match="evil.pt"):
+    with pytest.raises(CheckpointError, match="evil.pt") as err:
         load_model(path)
+    # Plainly refused, never with torch's advice to load it with weights_only=False.
+    assert "not a dfn4 checkpoint, and NOT loaded: it holds Python objects (exec), which could run code" in str(err.value)
+    assert "weights_only" not in str(err.value) and "Re-running" not in str(err.value)
 
 
 def test_wrong_content_is_refused(tmp_path):
