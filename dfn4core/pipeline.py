@@ -337,7 +337,7 @@ def enhance_files(
         remove_stale_temps(folder)
     results: list[FileResult | FileFailure | FileSkipped] = []
     for in_path, out_path in pairs:
-        if not overwrite and out_path.exists() and not same_file(in_path, out_path):
+        if not overwrite and out_path.is_file() and not same_file(in_path, out_path):
             result: FileResult | FileFailure | FileSkipped = FileSkipped(in_path, out_path)
         else:
             result = _enhance_one(model, in_path, out_path, on_file_start, on_progress, overwrite=overwrite, **opts)

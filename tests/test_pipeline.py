@@ -252,3 +252,15 @@ def test_many_channels_are_enhanced_in_bounded_blocks(tmp_path):
     assert max(c * n for c, n in backend.shapes) <= bound and all(c == 64 for c, _ in backend.shapes)
     out, _ = read_audio(tmp_path / "out.wav")
     np.testing.assert_array_equal(out, read_audio(tmp_path / "in.wav")[0])  # shorter blocks, same samples
+
+
+def test_existing_outputs_are_skipped_but_a_folder_in_the_way_fails(identity_model, tmp_path):
+    for name in ("a", "b"):
+        write_audio(tmp_path / "in" / f"{name}.wav", speechy(1, 1600, 16000), 16000)
+    (tmp_path / "out" / "b.wav").mkdir(parents=True)
+    (tmp_path / "out" / "a.wav").write_bytes(b"finished earlier")
+    results = enhance_files(identity_model, plan_outputs([tmp_path / "in"], tmp_path / "out"))
+    assert [r.status for r in results] == ["skipped", "failed"] and "is a folder" in results[1].reason
+    assert (tmp_path / "out" / "a.wav").read_bytes() == b"finished earlier"
+    forced = enhance_files(identity_model, [(tmp_path / "in" / "a.wav", tmp_path / "out" / "a.wav")], overwrite=True)
+    assert forced[0].status == "ok" and audio_info(tmp_path / "out" / "a.wav").frames == 1600
