@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from dfn4cli._options import RequiredModelOpt
-from rich.table import Table
 
 
 class Method(str, Enum):

@@ -9,7 +9,6 @@ only for a torch model, so the ONNX backend runs without it.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from dfn4core.atomic import write_atomically
 def test_files_follow_the_umask(tmp_path, umask, mode):
     old = os.umask(umask)
     try:
-        written = [write_atomically(tmp_path / "a.json", lambda tmp: open(tmp, "w").write("{}")),
+        written = [write_atomically(tmp_path / "a.json", lambda tmp: Path(tmp).write_text("{}")),
                    save_model(DFN4(ModelConfig.tiny()), tmp_path / "m.pt")]  # fmt: skip
     finally:
         os.umask(old)
@@ -27,7 +28,7 @@ def test_a_failed_write_keeps_the_target_and_leaves_no_temp_file(tmp_path):
     (tmp_path / "a.json").write_text("old")
 
     def broken(tmp):
-        open(tmp, "w").write("half")
+        Path(tmp).write_text("half")
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):

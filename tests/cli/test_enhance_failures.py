@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from testaudio import make_noisy
 from typer.testing import CliRunner
 
 from dfn4cli.main import INTERRUPTED_EXIT, app
 from dfn4core import DFN4, ModelConfig, pipeline, save_model
 from dfn4core.io import audio_info, write_audio
-from testaudio import make_noisy
 
 runner = CliRunner()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from testaudio import make_noisy
 from typer.testing import CliRunner
 
 from dfn4cli.main import app
@@ -20,7 +21,6 @@ from dfn4core.export import onnx as onnx_export
 from dfn4core.export import quantize as quantize_module
 from dfn4core.io import write_audio
 from dfn4core.pretrained import resolve_model
-from testaudio import make_noisy
 
 runner = CliRunner()
 
