@@ -27,7 +27,7 @@ from dfn4core.io import (
     iter_blocks,
     output_format,
 )
-from dfn4core.plan import MAX_SR_HZ, MIN_SR_HZ, check_rate, plan_outputs, with_format  # noqa: F401  (plan_outputs: part of this API)
+from dfn4core.plan import check_rate, plan_outputs, with_format  # noqa: F401  (plan_outputs: the CLI's entry)
 
 if TYPE_CHECKING:
     import torch

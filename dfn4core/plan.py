@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from dfn4core.atomic import same_file
 from dfn4core.errors import AudioError, ConfigError
@@ -38,6 +39,13 @@ def _final_output(in_path: Path, out_path: Path, sr_out: int | None) -> Path:
         return out_path  # an unreadable input fails later with its reason; nothing is written for it
     fmt, _ = output_format(info, sr_out or info.sr, info.channels, warn=False)
     return with_format(out_path, info, fmt)
+
+
+class _Planned(NamedTuple):
+    inp: Path
+    named: Path  # the output named after the input
+    final: Path  # `named` after any format fallback
+    in_folder: bool  # found in an input folder (not given by name)
 
 
 def _audio_files(folder: Path, recursive: bool, out_dir: Path) -> list[Path]:
@@ -95,29 +103,32 @@ def plan_outputs(
     _check_suffix(suffix)
     check_rate(sr_out)
     out_dir = Path(out_dir)
-    found: list[tuple[Path, Path, bool]] = []  # (input, output as named from the input, found in a folder)
+    found: list[tuple[Path, Path, bool]] = []
     for inp in map(Path, inputs):
         if inp.is_dir():
             files = _audio_files(inp, recursive, out_dir)
+            if not files:
+                logger.warning("%s: no audio files found", inp)
             found += [(f, out_dir / f.relative_to(inp).parent / f"{f.stem}{suffix}{f.suffix}", True) for f in files]
         elif inp.exists():
             found.append((inp, out_dir / f"{inp.stem}{suffix}{inp.suffix}", False))
         else:
             raise AudioError(inp, "no such file or folder")
-    planned = [(inp, named, _final_output(inp, named, sr_out), in_folder) for inp, named, in_folder in found]
-    writers: dict[Path, list[Path]] = {}  # resolved output (as named and as final) -> inputs writing it
-    for inp, named, final, _ in planned:
-        for out in {named.resolve(), final.resolve()}:
-            writers.setdefault(out, []).append(inp)
-    kept = [p for p in planned if not (p[3] and any(w != p[0] for w in writers.get(p[0].resolve(), [])))]
+    planned = [_Planned(inp, named, _final_output(inp, named, sr_out), in_folder) for inp, named, in_folder in found]
+    writers: dict[Path, set[Path]] = {}  # an output (as named and as final, resolved) -> the inputs writing it
+    for p in planned:
+        for out in (p.named.resolve(), p.final.resolve()):
+            writers.setdefault(out, set()).add(p.inp.resolve())
+    # A file found in a folder that another input writes is an earlier output, not an input.
+    kept = [p for p in planned if not (p.in_folder and writers.get(p.inp.resolve(), set()) - {p.inp.resolve()})]
     if len(kept) < len(planned):
         logger.info("%d files in the input folders are outputs of other inputs: not enhanced", len(planned) - len(kept))
     _check_plan(kept)
-    return [(inp, final) for inp, _, final, _ in kept]
+    return [(p.inp, p.final) for p in kept]
 
 
-def _check_plan(planned: list[tuple[Path, Path, Path, bool]]) -> None:
-    inputs = {inp.resolve(): inp for inp, *_ in planned}
+def _check_plan(planned: list[_Planned]) -> None:
+    inputs = {p.inp.resolve(): p.inp for p in planned}
     seen: dict[Path, Path] = {}
     for inp, named, final, _ in planned:
         for out in (named, final):

@@ -264,3 +264,15 @@ def test_existing_outputs_are_skipped_but_a_folder_in_the_way_fails(identity_mod
     assert (tmp_path / "out" / "a.wav").read_bytes() == b"finished earlier"
     forced = enhance_files(identity_model, [(tmp_path / "in" / "a.wav", tmp_path / "out" / "a.wav")], overwrite=True)
     assert forced[0].status == "ok" and audio_info(tmp_path / "out" / "a.wav").frames == 1600
+
+
+def test_plan_outputs_gives_final_paths_and_refuses_inputs_as_outputs(tmp_path):
+    for name in ("a.mp3", "a_x.wav", "b.wav"):
+        write_audio(tmp_path / name, speechy(1, 4800, 48000), 48000)
+    planned = plan_outputs([tmp_path / "a.mp3", tmp_path / "b.wav"], tmp_path / "out", suffix="_x", sr_out=96000)
+    assert planned == [(tmp_path / "a.mp3", tmp_path / "out" / "a_x.wav"), (tmp_path / "b.wav", tmp_path / "out" / "b_x.wav")]
+    with pytest.raises(AudioError, match="is an input and would be the output of") as err:
+        plan_outputs([tmp_path / "a.mp3", tmp_path / "a_x.wav"], tmp_path, suffix="_x", sr_out=96000)
+    assert err.value.path == tmp_path / "a_x.wav"
+    found = plan_outputs([tmp_path], tmp_path, suffix="_x", sr_out=96000)  # a_x.wav: a.mp3's output, not an input
+    assert [i.name for i, _ in found] == ["a.mp3", "b.wav"]
