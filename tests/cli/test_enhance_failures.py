@@ -157,3 +157,18 @@ def test_output_rate_outside_8_to_384_khz_is_refused(tmp_path, tiny_ckpt, sr):
     result = run(tiny_ckpt, tmp_path / "in", "-o", tmp_path / "out", "--sr", sr)
     assert result.exit_code == 1 and result.stderr.strip() == f"error: output rate {sr} Hz is outside 8000..384000 Hz"
     assert not (tmp_path / "out").exists()
+
+
+class _Code:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('code ran')",))
+
+
+def test_a_checkpoint_with_code_is_refused_in_plain_words(tmp_path):
+    short_wav(tmp_path / "in" / "a.wav")
+    torch.save({"format_version": 2, "model_config": {}, "state_dict": {}, "x": _Code()}, tmp_path / "evil.pt")
+    before = snapshot(tmp_path)
+    result = run(tmp_path / "evil.pt", tmp_path / "in", "-o", tmp_path / "out")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {tmp_path / 'evil.pt'}: not a dfn4 checkpoint, and NOT loaded: it holds Python objects (exec)")
+    assert "weights_only" not in result.stderr and snapshot(tmp_path) == before
