@@ -31,9 +31,12 @@ def write_atomically(path: Path, write: Callable[[str], None]) -> Path:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # 0666 & ~umask, unlike mkstemp's 0600
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0666 & ~umask, unlike mkstemp's 0600
+    mode = os.fstat(fd).st_mode & 0o777
+    os.close(fd)
     try:
         write(str(tmp))
+        os.chmod(tmp, mode)  # some writers (safetensors) recreate the file as 0600
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -17,11 +17,11 @@ def test_files_follow_the_umask(tmp_path, umask, mode):
     old = os.umask(umask)
     try:
         written = [write_atomically(tmp_path / "a.json", lambda tmp: Path(tmp).write_text("{}")),
-                   save_model(DFN4(ModelConfig.tiny()), tmp_path / "m.pt")]  # fmt: skip
+                   *(save_model(DFN4(ModelConfig.tiny()), tmp_path / f"m.{ext}") for ext in ("pt", "safetensors"))]  # fmt: skip
     finally:
         os.umask(old)
-    assert [stat.S_IMODE(p.stat().st_mode) for p in written] == [mode, mode]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "m.pt"]
+    assert [stat.S_IMODE(p.stat().st_mode) for p in written] == [mode] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "m.pt", "m.safetensors"]
 
 
 def test_a_failed_write_keeps_the_target_and_leaves_no_temp_file(tmp_path):
