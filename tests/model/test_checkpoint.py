@@ -19,7 +19,7 @@ def test_round_trip_is_exact(tmp_path, name):
     wave = 0.1 * torch.randn(1, 480 * 4)
     with torch.no_grad():
         assert torch.equal(model.eval()(wave).wave, loaded(wave).wave)
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
 def test_missing_file_names_the_path(tmp_path):
@@ -98,4 +98,4 @@ def test_a_failed_save_keeps_the_existing_file(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", boom)
     with pytest.raises(OSError):
         save_model(DFN4(ModelConfig.tiny()), path)
-    assert path.read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+    assert path.read_bytes() == before and not list(tmp_path.glob(".*"))  # no temporary file left
