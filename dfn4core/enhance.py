@@ -15,7 +15,7 @@ from torch import Tensor
 
 from dfn4core.errors import AudioError, ConfigError
 from dfn4core.model.dfnet4 import DFN4
-from dfn4core.pipeline import block_frames
+from dfn4core.io import block_frames
 
 BLOCK_S = 10.0  # seconds per model call in offline enhancement: bounds memory for long inputs
 MAX_CHANNELS = 1024  # more is a (samples, channels) array passed untransposed, or a mistake

@@ -24,6 +24,7 @@ from dfn4core.io import (
     AudioWriter,
     StreamResampler,
     audio_info,
+    block_frames,
     iter_blocks,
     output_format,
 )
@@ -35,11 +36,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
-
-# A block holds block_s seconds of up to this many channels; with more channels it is shorter, so the
-# memory of one block (model activations, resampler, writer) stays that of a stereo file whatever the
-# channel count (full, 32 channels x 4 s: peak RSS 2.1 GB with whole blocks, 0.84 GB with this bound).
-MAX_BLOCK_CHANNELS = 2
 
 
 @dataclass(frozen=True)
@@ -84,11 +80,6 @@ class FileSkipped:
 def out_frames(frames: int, sr_in: int, sr_out: int) -> int:
     """Length at sr_out of `frames` samples at sr_in: frames * sr_out / sr_in rounded half up."""
     return (2 * frames * sr_out + sr_in) // (2 * sr_in)
-
-
-def block_frames(block_s: float, sr: int, channels: int) -> int:
-    """Samples per channel of one block: block_s seconds, shortened beyond MAX_BLOCK_CHANNELS channels."""
-    return max(1, round(block_s * sr * min(1.0, MAX_BLOCK_CHANNELS / channels)))
 
 
 def _check_output(in_path: Path, out_path: Path, overwrite: bool) -> None:

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from dfn4core import pipeline
+from dfn4core import io, pipeline
 from dfn4core.errors import AudioError, ConfigError
 from dfn4core.io import audio_info, read_audio, resample, write_audio
 from dfn4core.pipeline import FileFailure, FileResult, enhance_file, enhance_files, out_frames, plan_outputs
@@ -248,7 +248,7 @@ def test_many_channels_are_enhanced_in_bounded_blocks(tmp_path):
     write_audio(tmp_path / "in.wav", speechy(64, 16_000, 16_000), 16_000, subtype="FLOAT")
     backend = ChunkRecorder()
     enhance_file(backend, tmp_path / "in.wav", tmp_path / "out.wav", block_s=1.0)
-    bound = pipeline.MAX_BLOCK_CHANNELS * 16_000  # samples of one block: 1 s of MAX_BLOCK_CHANNELS channels
+    bound = io.MAX_BLOCK_CHANNELS * 16_000  # samples of one block: 1 s of MAX_BLOCK_CHANNELS channels
     assert max(c * n for c, n in backend.shapes) <= bound and all(c == 64 for c, _ in backend.shapes)
     out, _ = read_audio(tmp_path / "out.wav")
     np.testing.assert_array_equal(out, read_audio(tmp_path / "in.wav")[0])  # shorter blocks, same samples
