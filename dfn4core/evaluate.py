@@ -7,7 +7,6 @@ counts, package versions and the model's config and checksum. Intrusive metrics 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -28,7 +27,7 @@ from dfn4core.metrics import results
 from dfn4core.metrics.inputs import INTRUSIVE_SR, MetricError, to_rate
 from dfn4core.metrics.sets import EvalSet, Item, Unmatched, index_folder
 from dfn4core.metrics.suite import parse_metrics, score
-from dfn4core.model.checkpoint import load_model
+from dfn4core.model.checkpoint import load_model, tensor_sha256
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.pretrained import file_sha256, resolve_model
 
@@ -194,11 +193,8 @@ def model_card(net: DFN4, source: DFN4 | str | Path | None = None) -> dict[str, 
             "sha256_of": "checkpoint file",
             "config": net.cfg.to_dict(),
         }
-    digest = hashlib.sha256()
-    for name, tensor in sorted(net.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return {"path": None, "sha256": digest.hexdigest(), "sha256_of": "state_dict tensors", "config": net.cfg.to_dict()}
+    digest = tensor_sha256(net.state_dict())
+    return {"path": None, "sha256": digest, "sha256_of": "state_dict tensors", "config": net.cfg.to_dict()}
 
 
 def _dfn4_version() -> str:
