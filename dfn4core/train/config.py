@@ -175,10 +175,15 @@ class TrainConfig:
         return dataclasses.replace(self, optim=dataclasses.replace(self.optim, **optim), **overrides)
 
 
-def load_train_config(path: str | Path | None) -> TrainConfig:
-    """Read a TrainConfig from TOML; None gives the defaults."""
+def load_train_config(path: str | Path | None, base: TrainConfig | None = None) -> TrainConfig:
+    """Read a TrainConfig from TOML; None gives the defaults.
+
+    Args:
+        path: the TOML file.
+        base: the settings the file's keys change (a resumed run's); None = the defaults.
+    """
     if path is None:
-        return TrainConfig()
+        return base or TrainConfig()
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -186,7 +191,16 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
         raise ConfigError(f"{path}: cannot read ({err.strerror})") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML ({err})") from err
-    return TrainConfig.from_dict(data, source=str(path))
+    return TrainConfig.from_dict(data if base is None else _merged(base.to_dict(), data), source=str(path))
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with the keys of `changes` replaced, tables merged key by key."""
+    out = dict(base)
+    for key, value in changes.items():
+        old = out.get(key)
+        out[key] = _merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
 
 
 def dump_toml(data: dict[str, Any]) -> str:
