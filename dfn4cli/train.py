@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,8 +96,14 @@ def run_and_report(
 
 @contextmanager
 def _stop_on_signals(console: Console) -> Iterator[list[int]]:
-    """Yields a list that gets the number of the first SIGINT or SIGTERM; a second one stops at once."""
+    """Yields a list that gets the number of the first SIGINT or SIGTERM; a second one stops at once.
+
+    Only the main thread may set handlers: elsewhere (the app run from a thread) signals keep theirs.
+    """
     received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def on_signal(signum: int, frame: Any) -> None:

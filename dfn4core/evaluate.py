@@ -111,7 +111,7 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     _claim(out_dir, _identity(eval_set, names, card, enhanced_dir))
     csv_path, header = out_dir / CSV_NAME, results.columns(names)
-    done = _finished(csv_path, header)
+    done = _finished(csv_path, header, systems)
     tasks = [_Task(i, tuple(s for s in systems if (s, i.key) not in done), enhanced.get(i.key)) for i in eval_set.items]
     todo = [t for t in tasks if t.systems]
     total, finished = len(tasks), len(tasks) - len(todo)
@@ -180,10 +180,10 @@ def _write_text(path: Path, text: str) -> Path:
     return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def _finished(csv_path: Path, header: list[str]) -> set[tuple[str, str]]:
-    """(system, key) of the rows already in the CSV; failed rows are removed from it, to be retried."""
+def _finished(csv_path: Path, header: list[str], systems: tuple[str, ...]) -> set[tuple[str, str]]:
+    """(system, key) of the rows already in the CSV; failed rows of `systems` are removed from it, to be retried."""
     rows = results.read_rows(csv_path, header)
-    kept = [r for r in rows if r["status"] != "failed"]
+    kept = [r for r in rows if r["status"] != "failed" or r["system"] not in systems]
     if len(kept) < len(rows):
         logger.info("%s: retrying %d failed rows", csv_path, len(rows) - len(kept))
         write_atomically(csv_path, lambda tmp: results.write_rows(Path(tmp), header, kept))

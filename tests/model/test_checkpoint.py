@@ -70,11 +70,14 @@ def test_weights_that_do_not_fit_the_config(tmp_path):
         load_model(tmp_path / "mixed.pt")
 
 
-def test_unknown_config_key_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    "key,value,match", [("bogus", 1, "bogus"), ("emb_dim", "big", r"invalid model config \(emb_dim must be an integer, got 'big'\)")]
+)
+def test_unknown_or_mistyped_config_key_is_refused(tmp_path, key, value, match):
     payload = checkpoint_dict(DFN4(ModelConfig.tiny()))
-    payload["model_config"]["bogus"] = 1
+    payload["model_config"][key] = value
     torch.save(payload, tmp_path / "cfg.pt")
-    with pytest.raises(CheckpointError, match="bogus"):
+    with pytest.raises(CheckpointError, match=match):
         load_model(tmp_path / "cfg.pt")
 
 
