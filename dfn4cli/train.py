@@ -33,6 +33,8 @@ from dfn4cli._options import (
 )
 from dfn4cli._render import TrainDisplay
 
+INTERRUPTED_EXIT = 130  # the shell's code for Ctrl-C; SIGTERM is handled (and ends) the same way
+
 
 def train(
     out: RunDirOpt,
@@ -87,7 +89,7 @@ def run_and_report(
         if dist.is_main:
             console.print(f"interrupted at step {err.step} (checkpoint {escape(str(err.checkpoint))}); "
                           f"resume with: {escape(resume_command)}")  # fmt: skip
-        raise typer.Exit(128 + (stop[0] if stop else signal.SIGINT)) from None
+        raise typer.Exit(INTERRUPTED_EXIT) from None
     if dist.is_main:
         console.print(f"[green]done[/]: {result.step} steps ({result.skipped_steps} skipped); last checkpoint {result.last_checkpoint}")
         if result.best_checkpoint is not None:
