@@ -62,13 +62,19 @@ def set_threads(threads: int | None) -> None:
 
 
 # Options shared by `dfn4 train` and `dfn4 distill`.
-DataOpt = Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help="Data sources (TOML).")]
+DataOpt = Annotated[
+    Optional[Path],
+    typer.Option("--data", exists=True, dir_okay=False, help="Data sources (TOML); --resume reads the run's data.toml."),
+]
 RunDirOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Run directory.")]
 TrainConfigOpt = Annotated[
-    Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="Training settings (TOML).")
+    Optional[Path],
+    typer.Option("--config", exists=True, dir_okay=False, help="Training settings (TOML); with --resume, changes to the run's."),
 ]
-ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly.")]
-StepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Total steps.")]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly, with the settings it was started with.")
+]
+StepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Total steps (a larger value extends a resumed run).")]
 InitOpt = Annotated[
     Optional[str],
     typer.Option(help="Start from these weights instead of a random init: a shipped model (full, lite) or a checkpoint (fine-tuning)."),

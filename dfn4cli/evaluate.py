@@ -28,6 +28,7 @@ DirOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, he
 EnhancedOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, help="Another system's outputs.")]
 JobsOpt = Annotated[int, typer.Option(min=1, help="Worker processes.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Results folder; a rerun resumes.")]
+MAX_REASONS = 10  # failed rows listed per system; all of them are in scores.csv
 MetricsOpt = Annotated[Optional[str], typer.Option(help="Comma-separated, e.g. pesq,stoi,composite,dnsmos.")]
 
 
@@ -65,6 +66,12 @@ def evaluate(
     done = f"{report.scored} files scored, {report.resumed} already done"
     err.print(f"{done}; wrote {report.csv_path} and {report.json_path}")
     failed = {name: s["failed"] for name, s in report.summary["systems"].items() if s["failed"]}
+    for name, system in report.summary["systems"].items():
+        reasons = [p for p in system["problems"] if p["status"] == "failed"]
+        for p in reasons[:MAX_REASONS]:
+            err.print(f"[yellow]failed:[/] {name} {escape(p['key'])}: {escape(p['notes'])}")
+        if len(reasons) > MAX_REASONS:
+            err.print(f"[yellow]failed:[/] {name}: {len(reasons) - MAX_REASONS} more in {report.csv_path}")
     if failed:
         err.print(f"[bold red]error:[/] files that could not be scored (see {report.csv_path}): {failed}")
         raise typer.Exit(1)
