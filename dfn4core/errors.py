@@ -36,6 +36,14 @@ class CheckpointError(Dfn4Error):
         super().__init__(f"{path}: {reason}")
 
 
+class MetricError(Dfn4Error):
+    """A metric cannot be computed for these signals (mismatched, silent, too short, non-finite)."""
+
+
+class ExportError(Dfn4Error):
+    """An exported graph failed its check against torch, or could not be written or read."""
+
+
 class TrainingInterrupted(Dfn4Error):
     """A training run stopped on request (Ctrl-C, SIGTERM) after checkpointing its current step.
 

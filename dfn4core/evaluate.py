@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from dfn4core.enhance import enhance
-from dfn4core.errors import ConfigError, Dfn4Error
+from dfn4core.errors import ConfigError, Dfn4Error, MetricError
 from dfn4core.io import read_audio
 from dfn4core.metrics import results
-from dfn4core.metrics.inputs import INTRUSIVE_SR, MetricError, to_rate
+from dfn4core.metrics.inputs import INTRUSIVE_SR, to_rate
 from dfn4core.metrics.sets import EvalSet, Item, Unmatched, index_folder
 from dfn4core.metrics.suite import parse_metrics, score
 from dfn4core.model.checkpoint import load_model, tensor_sha256, write_atomically

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from dfn4core.config import DspConfig
 from dfn4core.dsp.erb import erb_matrices, erb_widths
-from dfn4core.model.state import State
+from dfn4core.state import State
 
 ERB_DB_SCALE = 40.0
 POWER_FLOOR = 1e-10

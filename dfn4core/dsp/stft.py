@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from dfn4core.dsp.dft import FactoredRealDft
-from dfn4core.model.state import State
+from dfn4core.state import State
 
 
 def vorbis_window(size: int, dtype: torch.dtype = torch.float64) -> Tensor:

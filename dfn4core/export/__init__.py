@@ -7,8 +7,6 @@ machine with numpy and onnxruntime only.
 
 from __future__ import annotations
 
-from dfn4core.errors import Dfn4Error
+from dfn4core.errors import ExportError
 
-
-class ExportError(Dfn4Error):
-    """An exported graph failed its check against torch, or could not be written or read."""
+__all__ = ["ExportError"]  # its home is dfn4core.errors; this path stays for existing code

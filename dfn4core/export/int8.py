@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dfn4core.atomic import write_atomically
-from dfn4core.export import ExportError
+from dfn4core.errors import ExportError
 from dfn4core.export.runtime import OnnxModel, read_metadata
 
 logger = logging.getLogger(__name__)

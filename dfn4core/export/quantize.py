@@ -30,7 +30,7 @@ from torch.ao import quantization as tq
 
 from dfn4core.atomic import remove_stale_temps, same_file, write_atomically
 from dfn4core.errors import CheckpointError, ConfigError
-from dfn4core.export import ExportError
+from dfn4core.errors import ExportError
 from dfn4core.model.checkpoint import FORMAT_VERSION, checkpoint_dict, load_model
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.model.mamba import Mamba

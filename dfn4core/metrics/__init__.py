@@ -7,7 +7,8 @@ Each metric is a plain function on numpy arrays or torch tensors. Intrusive metr
 
 from dfn4core.metrics.composite import Composite, composite
 from dfn4core.metrics.dnsmos import DnsmosScores, dnsmos
-from dfn4core.metrics.inputs import MetricError, check_pair
+from dfn4core.errors import MetricError
+from dfn4core.metrics.inputs import check_pair
 from dfn4core.metrics.pesq_stoi import estoi, pesq, stoi
 from dfn4core.metrics.sdr import segmental_snr, si_sdr
 

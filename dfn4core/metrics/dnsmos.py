@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from dfn4core.metrics.inputs import INTRUSIVE_SR, MetricError, as_mono, to_rate
+from dfn4core.errors import MetricError
+from dfn4core.metrics.inputs import INTRUSIVE_SR, as_mono, to_rate
 
 INPUT_LENGTH_S = 9.01  # clip length of the models; shorter audio is repeated, longer is scored per 1 s hop
 P835_MODEL = "dnsmos_models/sig_bak_ovr.onnx"

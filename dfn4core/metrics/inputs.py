@@ -1,4 +1,4 @@
-"""What every metric checks first: MetricError, mono float64 arrays, and reference/estimate pairs.
+"""What every metric checks first: mono float64 arrays, and reference/estimate pairs.
 
 A pair must share its sample rate and length; `align=True` resamples the estimate to the
 reference's rate (soxr, through dfn4core.io) and trims both to the shorter one instead.
@@ -10,14 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from dfn4core.errors import Dfn4Error
+from dfn4core.errors import MetricError
 
 INTRUSIVE_SR = 16_000  # intrusive metrics run at 16 kHz, as the VoiceBank-DEMAND literature does
 SILENCE_PEAK = 1e-5  # a reference whose peak is below -100 dBFS has nothing to compare against
-
-
-class MetricError(Dfn4Error):
-    """A metric cannot be computed for these signals (mismatched, silent, too short, non-finite)."""
 
 
 def as_mono(x: Any, name: str = "signal") -> np.ndarray:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from dfn4core.metrics.inputs import INTRUSIVE_SR, MetricError, check_pair, to_rate
+from dfn4core.errors import MetricError
+from dfn4core.metrics.inputs import INTRUSIVE_SR, check_pair, to_rate
 
 PESQ_MODES = ("wb", "nb")
 # pystoi's analysis at its 10 kHz: 30 frames of 256 samples, hop 128 (shorter input: an AxisError deep inside)

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from dfn4core.metrics.inputs import MetricError, check_pair
+from dfn4core.errors import MetricError
+from dfn4core.metrics.inputs import check_pair
 
 ENERGY_EPS = 1e-20  # keeps SI-SDR finite (about +200 dB) for identical signals
 FRAME_MS = 30.0  # Hu & Loizou analysis frame

@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from dfn4core.errors import ConfigError
+from dfn4core.errors import ConfigError, MetricError
 from dfn4core.metrics.composite import composite
 from dfn4core.metrics.dnsmos import dnsmos
-from dfn4core.metrics.inputs import MetricError
 from dfn4core.metrics.pesq_stoi import pesq, stoi
 from dfn4core.metrics.sdr import segmental_snr, si_sdr
 

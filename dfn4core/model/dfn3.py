@@ -37,7 +37,7 @@ from dfn4core.dsp.features import Features
 from dfn4core.dsp.stft import Stft
 from dfn4core.errors import CheckpointError, ConfigError
 from dfn4core.model.deep_filter import MultiResolutionDF
-from dfn4core.model.state import StreamState, prefixed, sub
+from dfn4core.state import StreamState, prefixed, sub
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from dfn4core.errors import ConfigError
 from dfn4core.model.dfn3 import Dfn3Files
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.model.layers import ConvBlock, ConvTransposeBlock, GroupedLinear
-from dfn4core.model.state import State
+from dfn4core.state import State
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from dfn4core.model.deep_filter import (
 )
 from dfn4core.model.erb_decoder import ErbDecoder
 from dfn4core.model.hybrid import HybridEncoder
-from dfn4core.model.state import State, StreamState, prefixed, sub
+from dfn4core.state import State, StreamState, prefixed, sub
 
 
 @dataclass

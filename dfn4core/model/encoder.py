@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from dfn4core.config import ModelConfig
 from dfn4core.model.layers import ConvBlock, GroupedLinear
-from dfn4core.model.state import State, prefixed, sub
+from dfn4core.state import State, prefixed, sub
 
 
 @dataclass

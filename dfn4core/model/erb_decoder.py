@@ -12,7 +12,7 @@ from dfn4core.model.deep_filter import PASS_GAIN
 from dfn4core.model.encoder import Skips, unflatten_freq
 from dfn4core.model.layers import ConvBlock, ConvTransposeBlock
 from dfn4core.model.mamba import SqueezedMamba
-from dfn4core.model.state import State, prefixed, sub
+from dfn4core.state import State, prefixed, sub
 
 
 class ErbDecoder(nn.Module):

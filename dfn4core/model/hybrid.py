@@ -14,7 +14,7 @@ from dfn4core.config import ModelConfig
 from dfn4core.model.encoder import LocalSnrHead, Skips, SpectralEncoder, flatten_freq
 from dfn4core.model.layers import ConvBlock, GroupedLinear
 from dfn4core.model.mamba import SqueezedMamba
-from dfn4core.model.state import State, prefixed, sub
+from dfn4core.state import State, prefixed, sub
 
 WAVE_LOG_FLOOR = 1e-4
 

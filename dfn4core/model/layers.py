@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from dfn4core.model.state import State
+from dfn4core.state import State
 
 
 class GroupedLinear(nn.Module):

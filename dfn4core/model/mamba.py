@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from dfn4core.errors import ConfigError
 from dfn4core.model.layers import GroupedLinear, RMSNorm
 from dfn4core.model.scan import selective_scan
-from dfn4core.model.state import State, prefixed, sub
+from dfn4core.state import State, prefixed, sub
 
 logger = logging.getLogger(__name__)
 

@@ -175,7 +175,8 @@ def validate(model: DFN4, loss_fn: nn.Module, batches: Iterable[dict[str, Tensor
 
 
 def _pesq_scores(reference: Tensor, estimate: Tensor, sr: int) -> list[float]:
-    from dfn4core.metrics import MetricError, pesq
+    from dfn4core.errors import MetricError
+    from dfn4core.metrics import pesq
 
     scores = []
     for ref, est in zip(reference.float().cpu().numpy(), estimate.float().cpu().numpy()):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from dfn4core.model.layers import CausalConv2d, GroupedLinear, RMSNorm
-from dfn4core.model.state import StreamState, prefixed, sub
+from dfn4core.state import StreamState, prefixed, sub
 
 
 def test_grouped_linear_equals_block_diagonal_linear():
