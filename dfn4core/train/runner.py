@@ -316,7 +316,7 @@ def _distiller(cfg: TrainConfig, model: DFN4, device: torch.device):
     """The frozen teacher and distillation loss when cfg.distill names a teacher, else None."""
     if not cfg.distill.enabled:
         return None
-    from dfn4core.train.distill import Distiller
+    from dfn4core.train.teacher import Distiller  # the teacher checkpoint is read only when distilling
 
     return Distiller(cfg, model, device)
 
