@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dfn4core.atomic import write_atomically
 from dfn4core.enhance import enhance
 from dfn4core.errors import ConfigError, Dfn4Error, MetricError
 from dfn4core.io import read_audio
@@ -26,7 +27,7 @@ from dfn4core.metrics import results
 from dfn4core.metrics.inputs import INTRUSIVE_SR, to_rate
 from dfn4core.metrics.sets import EvalSet, Item, Unmatched, index_folder
 from dfn4core.metrics.suite import parse_metrics, score
-from dfn4core.model.checkpoint import load_model, tensor_sha256, write_atomically
+from dfn4core.model.checkpoint import load_model, tensor_sha256
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.pretrained import file_sha256, resolve_model
 

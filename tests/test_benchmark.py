@@ -29,7 +29,7 @@ def test_every_figure_is_there_finite_and_sane():
     assert r["offline"]["rtf"] > 0 and len(r["offline"]["runs_s"]) == 2
     s = r["streaming"]
     assert 0 < s["median_ms"] <= s["p90_ms"] <= s["p99_ms"] <= s["max_ms"] and s["hops"] == 5
-    assert r["memory"]["peak_mib"] > 0 and r["memory"]["growth_mib"] >= 0
+    assert r["memory"]["peak_mib"] > 0
     assert r["latency"]["ms"] == 40.0
     assert all(math.isfinite(v) for _, v in _positive_numbers(r))
 

@@ -33,15 +33,23 @@ CHECKSUM_KEY = "tensor_sha256"
 logger = logging.getLogger(__name__)
 
 
-def checkpoint_dict(model: DFN4) -> dict[str, Any]:
-    """The checkpoint payload of a model (weights on CPU)."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return {
-        "format_version": FORMAT_VERSION,
-        "model_config": model.cfg.to_dict(),
-        "state_dict": state,
-        CHECKSUM_KEY: tensor_sha256(state),
-    }
+def checkpoint_dict(model: DFN4, *, train: dict[str, Any] | None = None, quantization: dict[str, str] | None = None) -> dict[str, Any]:
+    """The checkpoint payload of a model (weights on CPU): the one place that builds the format.
+
+    Args:
+        model: a float DFN4, or an INT8 one (`dfn4core.model.quantized`).
+        train: the training state of a training checkpoint (`dfn4core.train.checkpoint`).
+        quantization: {method, backend} of an INT8 model; its packed weights carry no checksum.
+    """
+    payload: dict[str, Any] = {"format_version": FORMAT_VERSION, "model_config": model.cfg.to_dict()}
+    if quantization is not None:
+        payload.update(quantization=quantization, state_dict=model.state_dict())
+    else:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        payload.update(state_dict=state, **{CHECKSUM_KEY: tensor_sha256(state)})
+    if train is not None:
+        payload["train"] = train
+    return payload
 
 
 def tensor_sha256(state_dict: dict[str, torch.Tensor]) -> str:
@@ -144,8 +152,8 @@ def load_model(path: str | Path, device: torch.device | str | None = None, dfn3:
     if "quantization" not in ckpt:  # an INT8 state dict holds packed weights of other shapes
         _check_shapes(cfg, ckpt["state_dict"], path)
     model = DFN4(cfg)
-    if "quantization" in ckpt:  # an INT8 model (dfn4core.export.quantize): rebuild its layers first
-        from dfn4core.export.quantize import quantized_structure
+    if "quantization" in ckpt:  # an INT8 model: rebuild its layers first (torch.ao loads only here)
+        from dfn4core.model.quantized import quantized_structure
 
         model = quantized_structure(model, ckpt["quantization"], path, device)
     try:

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from dfn4core.atomic import write_atomically
 from dfn4core.errors import CheckpointError
-from dfn4core.model.checkpoint import checkpoint_dict, read_checkpoint, write_atomically
+from dfn4core.model.checkpoint import checkpoint_dict, read_checkpoint
 from dfn4core.model.dfnet4 import DFN4
 
 
@@ -45,8 +46,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_training_checkpoint(path: Path, model: DFN4, train: dict[str, Any]) -> Path:
     """Write model + training state to `path` atomically (temp file in the same folder, then rename)."""
-    payload = checkpoint_dict(model)
-    payload["train"] = train
+    payload = checkpoint_dict(model, train=train)
     return write_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 

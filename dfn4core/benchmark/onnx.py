@@ -11,17 +11,16 @@ import tempfile
 import time
 from typing import Any
 
+from dfn4core.benchmark.timing import BenchmarkSettings, make_audio, peak_rss_growth, quantiles_ms
+from dfn4core.export.onnx import export_onnx
+from dfn4core.export.runtime import load_onnx_model
 from dfn4core.model.dfnet4 import DFN4
 
 CHECK_SECONDS = 1.0  # audio the export validates the graph on
 
 
-def onnx_figures(model: DFN4, settings, threads: int) -> dict[str, Any]:
+def onnx_figures(model: DFN4, settings: BenchmarkSettings, threads: int) -> dict[str, Any]:
     """{"offline", "streaming", "memory"} of `model`'s exported streaming graph, shaped as the torch ones."""
-    from dfn4core.benchmark import _peak_rss_growth, _quantiles_ms, make_audio
-    from dfn4core.export.onnx import export_onnx
-    from dfn4core.export.runtime import load_onnx_model
-
     sr, hop = model.cfg.dsp.sr, model.hop_size
     with tempfile.TemporaryDirectory() as tmp:
         export_onnx(model, tmp, make_audio(CHECK_SECONDS, sr)[0].numpy())
@@ -35,7 +34,7 @@ def onnx_figures(model: DFN4, settings, threads: int) -> dict[str, Any]:
             _, state = graph.step(frame, state)
             if i >= settings.warmup_hops:
                 times.append(time.perf_counter() - start)
-        streaming = {"hops": settings.hops, "hop_ms": 1e3 * hop / sr, **_quantiles_ms(times)}
+        streaming = {"hops": settings.hops, "hop_ms": 1e3 * hop / sr, **quantiles_ms(times)}
 
         clip = make_audio(settings.seconds, sr)[0].numpy()
         clip = clip[: max(1, clip.size // hop) * hop].reshape(-1, 1, hop)
@@ -54,5 +53,5 @@ def onnx_figures(model: DFN4, settings, threads: int) -> dict[str, Any]:
             enhancer.process(clip.reshape(1, -1))
             enhancer.flush()
 
-        memory = {"seconds": seconds, **_peak_rss_growth(enhance_clip)}
+        memory = {"seconds": seconds, **peak_rss_growth(enhance_clip)}
     return {"offline": offline, "streaming": streaming, "memory": memory}

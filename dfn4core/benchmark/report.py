@@ -1,0 +1,136 @@
+"""`dfn4 benchmark`'s measurement: every figure of each model on each backend at each thread count, as plain dicts ready for JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.util
+import logging
+import os
+import platform
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dfn4core.benchmark.cost import count_macs, count_params, latency
+from dfn4core.benchmark.timing import BenchmarkSettings, offline_rtf, peak_memory, step_latency
+from dfn4core.errors import ConfigError
+from dfn4core.model.dfnet4 import DFN4
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx")
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, library versions and the date."""
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    cpu = cpu if cpu != "unknown" else (platform.processor() or cpu)
+    ort = None
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime
+
+        ort = onnxruntime.__version__
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__,
+        "onnxruntime": ort,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def check_backend(backend: str) -> None:
+    """Raises ConfigError for an unknown backend, or "onnx" while dfn4core.export.runtime is missing."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "onnx" and (importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None):
+        raise ConfigError("backend 'onnx' needs the onnx and onnxruntime packages: pip install 'dfn4[export]'")
+
+
+def benchmark_model(
+    name: str, model: DFN4, threads: int, settings: BenchmarkSettings, backend: str = "torch"
+) -> dict[str, Any]:
+    """Every figure of one model on one backend at one thread count.
+
+    Args:
+        name: a label for the result (variant name or checkpoint path).
+        model: the model to measure (put in eval mode).
+        threads: torch intra-op threads, set for this measurement and restored afterwards.
+        settings: lengths, repetitions and warm-ups.
+        backend: "torch" (eager, CPU, no grad) or "onnx" (the exported streaming graph in
+            onnxruntime, one call per hop, `threads` intra-op threads).
+    Returns:
+        {name, backend, threads, params, macs_per_s, offline, streaming, memory, latency, config}.
+    """
+    check_backend(backend)
+    model = model.eval()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        logger.info("benchmark %s (%s, %d threads)", name, backend, threads)
+        if backend == "onnx":
+            from dfn4core.benchmark.onnx import onnx_figures  # needs onnx and onnxruntime
+
+            timed = onnx_figures(model, settings, threads)
+        else:
+            timed = {"offline": offline_rtf(model, settings), "streaming": step_latency(model, settings),
+                     "memory": peak_memory(model, settings)}  # fmt: skip
+        return {
+            "name": name,
+            "backend": backend,
+            "threads": threads,
+            "temporal": model.cfg.temporal,
+            "params": count_params(model),
+            "macs_per_s": count_macs(model),
+            **timed,
+            "latency": latency(model.cfg),
+            "config": model.cfg.to_dict(),
+        }
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_benchmark(
+    models: dict[str, DFN4],
+    threads: Sequence[int] = (1,),
+    backends: Sequence[str] = ("torch",),
+    settings: BenchmarkSettings | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Measure each model on each backend at each thread count.
+
+    Args:
+        models: label -> model (see `variant_config` and `build`, or `load_model`).
+        threads: intra-op thread counts, each set explicitly.
+        backends: "torch" and/or "onnx" (the exported streaming graph in onnxruntime).
+        settings: lengths, repetitions, warm-ups.
+        on_progress: called with (done, total) after each measurement.
+    Returns:
+        {"machine": machine_info(), "settings": ..., "results": [benchmark_model(...), ...]}.
+    Raises:
+        ConfigError: no models, a thread count < 1, or an unavailable backend.
+    """
+    settings = settings or BenchmarkSettings()
+    if not models or not threads or min(threads) < 1:
+        raise ConfigError("benchmark: need at least one model and thread counts >= 1")
+    for backend in backends:
+        check_backend(backend)
+    jobs = [(n, b, t) for n in models for b in backends for t in threads]
+    results = []
+    for i, (name, backend, n_threads) in enumerate(jobs):
+        results.append(benchmark_model(name, models[name], n_threads, settings, backend))
+        if on_progress is not None:
+            on_progress(i + 1, len(jobs))
+    return {"machine": machine_info(), "settings": dataclasses.asdict(settings), "results": results}
