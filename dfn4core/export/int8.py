@@ -17,6 +17,7 @@ import numpy as np
 from dfn4core.atomic import write_atomically
 from dfn4core.errors import ExportError
 from dfn4core.export.runtime import OnnxModel, read_metadata
+from dfn4core.metrics.sdr import si_sdr
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,6 @@ class Int8Report:
     int8_bytes: int
     si_sdr_db: float
     quantized_nodes: int
-
-
-def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant SDR of `estimate` against `reference`, in dB (both (N,) or any equal shape)."""
-    ref, est = reference.astype(np.float64).ravel(), estimate.astype(np.float64).ravel()
-    target = ref * (est @ ref) / max(ref @ ref, 1e-30)
-    noise = est - target
-    return float(10 * np.log10(max(target @ target, 1e-30) / max(noise @ noise, 1e-30)))
 
 
 def quantize_int8(onnx_path: str | Path, audio: np.ndarray, out_path: str | Path | None = None) -> Int8Report:
@@ -76,7 +69,7 @@ def quantize_int8(onnx_path: str | Path, audio: np.ndarray, out_path: str | Path
     meta = read_metadata(onnx_path)
     reference, quantized = (_run(OnnxModel(p, meta, threads=1), audio) for p in (onnx_path, out_path))
     report = Int8Report(out_path, onnx_path.stat().st_size, out_path.stat().st_size,
-                        si_sdr_db(reference, quantized), len(nodes))  # fmt: skip
+                        si_sdr(reference.ravel(), quantized.ravel(), int(meta["sample_rate"])), len(nodes))  # fmt: skip
     logger.info("INT8 graph %s: %d nodes, SI-SDR %.1f dB vs float", out_path, len(nodes), report.si_sdr_db)
     return report
 

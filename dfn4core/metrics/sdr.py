@@ -1,4 +1,9 @@
-"""Signal-to-distortion metrics: scale-invariant SDR and segmental SNR (with its framing)."""
+"""Signal-to-distortion metrics: scale-invariant SDR and segmental SNR (with its framing).
+
+SI-SDR is defined once here, for numpy (`si_sdr`, one pair, checked) and for batched torch tensors
+(`si_sdr_batch`, validation during training): both take (reference, estimate), remove the means and
+add the same ENERGY_EPS to both energies.
+"""
 
 from __future__ import annotations
 
@@ -55,9 +60,25 @@ def si_sdr(
     ref_energy = float(np.dot(ref, ref))
     if ref_energy == 0.0:
         raise MetricError("reference has no energy after removing its mean")
-    target = np.dot(est, ref) / ref_energy * ref
-    noise = est - target
-    return float(10.0 * np.log10((np.dot(target, target) + ENERGY_EPS) / (np.dot(noise, noise) + ENERGY_EPS)))
+    return float(si_sdr_batch(ref[None], est[None], zero_mean=False)[0])
+
+
+def si_sdr_batch(reference: Any, estimate: Any, *, zero_mean: bool = True) -> Any:
+    """SI-SDR in dB of each row, on torch tensors or numpy arrays alike (no checks: see `si_sdr`).
+
+    A reference without energy gives a finite, very low score rather than an error.
+
+    Shapes:
+        reference, estimate: (B, N) -> (B,).
+    """
+    if zero_mean:
+        reference = reference - reference.mean(-1)[..., None]
+        estimate = estimate - estimate.mean(-1)[..., None]
+    scale = (estimate * reference).sum(-1) / ((reference * reference).sum(-1) + ENERGY_EPS)
+    target = scale[..., None] * reference
+    noise = estimate - target
+    ratio = ((target * target).sum(-1) + ENERGY_EPS) / ((noise * noise).sum(-1) + ENERGY_EPS)
+    return 10.0 * (ratio.log10() if hasattr(ratio, "log10") else np.log10(ratio))  # torch keeps its graph
 
 
 def frame_layout(n: int, sr: int) -> tuple[int, int, int]:

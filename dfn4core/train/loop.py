@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from dfn4core.errors import MetricError
 from dfn4core.losses import aligned_pair
+from dfn4core.metrics.sdr import si_sdr_batch
 from dfn4core.model.dfnet4 import DFN4, DFN4Output
 from dfn4core.train.distributed import DistContext, all_ranks_true
 
-SI_SDR_EPS = 1e-8
 
 
 @dataclass
@@ -134,16 +135,6 @@ def _float_output(out):
     return out
 
 
-def si_sdr_db(estimate: Tensor, reference: Tensor) -> Tensor:
-    """Scale-invariant SDR in dB per item (Le Roux et al. 2019). Shapes: (B, N) -> (B,)."""
-    estimate = estimate - estimate.mean(-1, keepdim=True)
-    reference = reference - reference.mean(-1, keepdim=True)
-    scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + SI_SDR_EPS)
-    target = scale * reference
-    noise = estimate - target
-    return 10 * torch.log10((target.pow(2).sum(-1) + SI_SDR_EPS) / (noise.pow(2).sum(-1) + SI_SDR_EPS))
-
-
 @torch.no_grad()
 def validate(model: DFN4, loss_fn: nn.Module, batches: Iterable[dict[str, Tensor]], device: torch.device) -> dict[str, float]:
     """Means over the validation batches: loss terms, SI-SDR (dB) and wide-band PESQ of the output
@@ -166,8 +157,8 @@ def validate(model: DFN4, loss_fn: nn.Module, batches: Iterable[dict[str, Tensor
             add(f"valid_{k}", [float(v)] * n)
         add("valid_loss", [float(sum(terms.values()))] * n)
         enhanced, target = aligned_pair(out.wave, clean, model.cfg.dsp)
-        add("si_sdr", si_sdr_db(enhanced, target).tolist())
-        add("si_sdr_noisy", si_sdr_db(noisy, clean).tolist())
+        add("si_sdr", si_sdr_batch(target, enhanced).tolist())
+        add("si_sdr_noisy", si_sdr_batch(clean, noisy).tolist())
         add("pesq", _pesq_scores(target, enhanced, model.cfg.dsp.sr))
         add("pesq_noisy", _pesq_scores(clean, noisy, model.cfg.dsp.sr))
     model.train(was_training)
@@ -175,7 +166,6 @@ def validate(model: DFN4, loss_fn: nn.Module, batches: Iterable[dict[str, Tensor
 
 
 def _pesq_scores(reference: Tensor, estimate: Tensor, sr: int) -> list[float]:
-    from dfn4core.errors import MetricError
     from dfn4core.metrics import pesq
 
     scores = []

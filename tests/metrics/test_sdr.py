@@ -7,6 +7,7 @@ from testaudio import make_noisy
 
 from dfn4core.io import resample
 from dfn4core.metrics import MetricError, check_pair, segmental_snr, si_sdr
+from dfn4core.metrics.sdr import si_sdr_batch
 
 SR = 16_000
 
@@ -40,6 +41,18 @@ def test_si_sdr_ignores_scale_and_offset_and_takes_tensors(clean):
     assert si_sdr(clean, noisy, SR) == pytest.approx(10.0, abs=1e-6)
     assert si_sdr(clean, 3.0 * noisy + 0.2, SR) == pytest.approx(10.0, abs=1e-6)
     assert si_sdr(torch.from_numpy(clean)[None], torch.from_numpy(noisy), SR) == pytest.approx(10.0, abs=1e-6)
+
+
+def test_batched_si_sdr_equals_the_checked_one_row_by_row(clean):
+    rows = np.stack([clean + orthogonal_noise(clean, snr, seed=i) for i, snr in enumerate((0.0, 10.0, 20.0))])
+    expected = [si_sdr(clean, row, SR) for row in rows]
+    reference = np.broadcast_to(clean, rows.shape)
+    np.testing.assert_allclose(si_sdr_batch(reference, rows), expected, atol=1e-6)
+    est = torch.from_numpy(rows).requires_grad_()
+    scores = si_sdr_batch(torch.from_numpy(reference.copy()), est)  # differentiable, as training needs
+    scores.sum().backward()
+    np.testing.assert_allclose(scores.detach().numpy(), expected, atol=1e-6)
+    assert est.grad is not None and torch.isfinite(est.grad).all()
 
 
 def test_segmental_snr_is_clamped_to_minus_10_and_35_db(clean):
