@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from dfn4core.data.config import DataConfig
-from dfn4core.export.quantize import speech_like  # the generator of dfn4 quantize's calibration audio
+from dfn4core.synth import speech_like  # the generator of dfn4 quantize's calibration audio
 
 
 def write_corpus(root: Path, n_speech: int = 6, seconds: float = 2.0, seed: int = 0) -> dict[str, Path]:

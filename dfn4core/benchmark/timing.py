@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,6 +22,7 @@ from dfn4core.config import ModelConfig
 from dfn4core.enhance import enhance
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.synth import noisy_speech
 
 SEED = 0
 
@@ -72,11 +72,8 @@ def build(cfg: ModelConfig) -> DFN4:
 
 
 def make_audio(seconds: float, sr: int, seed: int = SEED) -> Tensor:
-    """(1, N) float32: a harmonic tone plus white noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(round(seconds * sr))) / sr
-    tone = sum(0.1 / k * np.sin(2 * np.pi * 180 * k * t) for k in range(1, 6))
-    return torch.from_numpy((tone + 0.03 * rng.standard_normal(t.size))[None].astype(np.float32))
+    """(1, N) float32: `dfn4core.synth.noisy_speech` as a batch of one."""
+    return torch.from_numpy(noisy_speech(seconds, sr, seed))[None]
 
 
 def quantiles_ms(seconds: Sequence[float]) -> dict[str, float]:

@@ -28,6 +28,7 @@ from dfn4core.export.int8 import INT8_NAME, Int8Report, quantize_int8
 from dfn4core.export.runtime import METADATA_NAME, METADATA_VERSION, OnnxModel
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.state import StreamState
+from dfn4core.synth import noisy_speech
 
 logger = logging.getLogger(__name__)
 
@@ -318,23 +319,10 @@ def _validate_offline(path: Path, model: DFN4, audio: np.ndarray) -> Agreement:
     return found
 
 
-def synthetic_audio(seconds: float = VALIDATION_S, sr: int = 48_000, seed: int = 0) -> np.ndarray:
-    """A speech-like test signal for validation when no recording is at hand: (N,) float32.
-
-    A harmonic tone with a gliding pitch, switched on and off every 0.3 s, plus white noise.
-    """
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    pitch = 150 + 40 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(pitch) / sr
-    voiced = sum(0.1 / k * np.sin(k * phase) for k in range(1, 12)) * (np.sin(2 * np.pi * t / 0.6) > 0)
-    return (voiced + 0.02 * rng.standard_normal(t.shape)).astype(np.float32)
-
-
 def validation_audio(path: str | Path | None, sr: int, seconds: float = VALIDATION_S) -> np.ndarray:
-    """The first `seconds` of `path` (first channel, resampled to `sr`), or `synthetic_audio` when None."""
+    """The first `seconds` of `path` (first channel, resampled to `sr`), or `dfn4core.synth.noisy_speech` when None."""
     if path is None:
-        return synthetic_audio(seconds, sr)
+        return noisy_speech(seconds, sr)
     from dfn4core.io import read_audio, resample
 
     audio, file_sr = read_audio(path)

@@ -35,6 +35,7 @@ from dfn4core.model.quantized import (  # noqa: F401  (QuantizedLayer, quantize_
     quantized_layer_names,
 )
 from dfn4core.pretrained import resolve_model
+from dfn4core.synth import speech_like
 from dfn4core.train.qat import QatSettings, quantize_qat
 
 logger = logging.getLogger(__name__)
@@ -54,16 +55,6 @@ def save_quantized(model: DFN4, path: str | Path, method: str) -> Path:
         raise ExportError(f"{path}: INT8 models are saved as torch files (.pt); safetensors holds no quantized tensors")
     payload = checkpoint_dict(model, quantization={"method": method, "backend": torch.backends.quantized.engine})
     return write_atomically(path, lambda tmp: torch.save(payload, tmp))
-
-
-def speech_like(seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Voiced 'syllables': a gliding harmonic tone with a 4 Hz envelope and pauses, (N,) float32."""
-    t = np.arange(int(seconds * sr)) / sr
-    f0 = rng.uniform(100, 220) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t))
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    tone = sum(np.sin(k * phase) / k for k in range(1, 12) if k * f0.max() < sr / 2)
-    envelope = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5) * t + rng.uniform(0, 6)), 0, None) ** 2
-    return (0.3 * tone * envelope).astype(np.float32)
 
 
 def generated_pairs(n: int, seconds: float, sr: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from dfn4core.errors import ConfigError
 from dfn4core.pretrained import is_model_name
-from dfn4core.train.config import TrainConfig
 from dfn4core.train import runner
+from dfn4core.train.config import TrainConfig
 
 
 def distill(cfg: TrainConfig, data, run_dir: str | Path, teacher: str | Path, **kwargs):

@@ -21,7 +21,6 @@ from dfn4core.model.dfnet4 import DFN4, DFN4Output
 from dfn4core.train.distributed import DistContext, all_ranks_true
 
 
-
 @dataclass
 class StepContext:
     """What a step needs besides the batch."""

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from dfn4core import DFN4, ModelConfig
-from dfn4core.export.onnx import ExportReport, export_onnx, synthetic_audio
+from dfn4core.export.onnx import ExportReport, export_onnx
+from dfn4core.synth import noisy_speech
 
 
 @dataclass
@@ -36,5 +37,5 @@ def tiny_export(tmp_path_factory) -> Exported:
     torch.manual_seed(0)
     model = DFN4(ModelConfig.tiny()).eval()
     out_dir = tmp_path_factory.mktemp("onnx")
-    report = export_onnx(model, out_dir, synthetic_audio(0.5), offline=True)
+    report = export_onnx(model, out_dir, noisy_speech(0.5), offline=True)
     return Exported(model, report)

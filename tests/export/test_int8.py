@@ -7,12 +7,12 @@ import onnx
 from onnx import TensorProto
 
 from dfn4core.export.int8 import QUANTIZED_SCOPES, quantize_int8
-from dfn4core.export.onnx import synthetic_audio
 from dfn4core.export.runtime import load_onnx_model
+from dfn4core.synth import noisy_speech
 
 
 def test_int8_graph_keeps_the_signal_path_float_and_stays_close(tiny_export, tmp_path):
-    report = quantize_int8(tiny_export.report.onnx_path, synthetic_audio(0.2), tmp_path / "model.int8.onnx")
+    report = quantize_int8(tiny_export.report.onnx_path, noisy_speech(0.2), tmp_path / "model.int8.onnx")
     assert report.quantized_nodes > 0 and report.int8_bytes > 0 and report.float_bytes > 0
     assert report.si_sdr_db > 20.0
     graph = onnx.load(str(report.path)).graph

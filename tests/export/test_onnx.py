@@ -11,14 +11,15 @@ from onnx import numpy_helper
 from dfn4core import DFN4, ModelConfig
 from dfn4core.export import ExportError
 from dfn4core.export import onnx as onnx_export
-from dfn4core.export.onnx import export_onnx, synthetic_audio, validate_onnx, validation_audio
+from dfn4core.export.onnx import export_onnx, validate_onnx, validation_audio
 from dfn4core.export.runtime import OnnxModel, read_metadata, state_specs
 from dfn4core.io import write_audio
+from dfn4core.synth import noisy_speech
 
 
 def test_graph_matches_torch_step_by_step(tiny_export):
     model, graph = tiny_export.model, OnnxModel(tiny_export.report.onnx_path)
-    wave = torch.from_numpy(synthetic_audio(0.3, seed=1))[None]
+    wave = torch.from_numpy(noisy_speech(0.3, seed=1))[None]
     state, onnx_state = model.init_state(1), graph.init_state()
     for hop in wave.split(model.hop_size, dim=1):
         with torch.no_grad():
@@ -54,7 +55,7 @@ def test_offline_graph_matches_forward(tiny_export):
     import onnxruntime as ort
 
     model = tiny_export.model
-    wave = torch.from_numpy(synthetic_audio(0.2, seed=2))[None]
+    wave = torch.from_numpy(noisy_speech(0.2, seed=2))[None]
     with torch.no_grad():
         expected = model(wave).wave.numpy()
     session = ort.InferenceSession(str(tiny_export.report.offline_path), providers=["CPUExecutionProvider"])
@@ -67,18 +68,18 @@ def test_corrupted_graph_fails_the_check_with_figures(tiny_export, tmp_path):
     weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 3.0, weight.name))
     onnx.save(graph, str(tmp_path / "model.onnx"))
     with pytest.raises(ExportError, match=r"max abs error .* SNR of the difference .* dB"):
-        validate_onnx(tmp_path / "model.onnx", tiny_export.model, synthetic_audio(0.2))
+        validate_onnx(tmp_path / "model.onnx", tiny_export.model, noisy_speech(0.2))
 
 
 def test_failed_check_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_export, "MAX_ABS_ERROR", 0.0)
     with pytest.raises(ExportError):
-        export_onnx(DFN4(ModelConfig.tiny()).eval(), tmp_path, synthetic_audio(0.05))
+        export_onnx(DFN4(ModelConfig.tiny()).eval(), tmp_path, noisy_speech(0.05))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_validation_audio_reads_the_first_channel_at_the_model_rate(tmp_path):
-    stereo = np.stack([synthetic_audio(0.5, 16_000), np.zeros(8000, np.float32)])
+    stereo = np.stack([noisy_speech(0.5, 16_000), np.zeros(8000, np.float32)])
     write_audio(tmp_path / "a.wav", stereo, 16_000)
     audio = validation_audio(tmp_path / "a.wav", 48_000, seconds=0.25)
     assert audio.shape == (12_000,) and audio.dtype == np.float32 and np.abs(audio).max() > 0.05
@@ -93,5 +94,5 @@ def test_too_short_audio_is_refused(tiny_export):
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["lite", "full"])
 def test_shipped_variants_export_within_tolerance(variant, tmp_path):
-    report = export_onnx(DFN4(getattr(ModelConfig, variant)()).eval(), tmp_path, synthetic_audio(1.0))
+    report = export_onnx(DFN4(getattr(ModelConfig, variant)()).eval(), tmp_path, noisy_speech(1.0))
     assert report.agreement.max_abs_error < 1e-4 and report.agreement.snr_db > 60

@@ -13,16 +13,16 @@ import torch
 
 from dfn4core import CheckpointError, Enhancer
 from dfn4core.errors import AudioError
-from dfn4core.export.onnx import synthetic_audio
 from dfn4core.export.runtime import OnnxEnhancer, load_onnx_model
 from dfn4core.io import write_audio
+from dfn4core.synth import noisy_speech
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_random_chunks_match_the_torch_enhancer(tiny_export):
     rng = np.random.default_rng(0)
-    audio = np.stack([synthetic_audio(0.25, seed=3), synthetic_audio(0.25, seed=4)])
+    audio = np.stack([noisy_speech(0.25, seed=3), noisy_speech(0.25, seed=4)])
     reference = Enhancer(tiny_export.model, atten_lim_db=12.0, channels=2)
     streamer = load_onnx_model(tiny_export.out_dir, threads=1).new_enhancer(2, atten_lim_db=12.0)
     assert streamer.latency == reference.latency == tiny_export.model.cfg.dsp.latency_size
@@ -59,7 +59,7 @@ def test_missing_or_foreign_files_are_checkpoint_errors(tiny_export, tmp_path):
 
 
 def test_onnx_backend_never_imports_torch(tiny_export, tmp_path):
-    write_audio(tmp_path / "in.wav", synthetic_audio(0.2, 16_000), 16_000)
+    write_audio(tmp_path / "in.wav", noisy_speech(0.2, 16_000), 16_000)
     argv = ["enhance", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out"), "--backend", "onnx",
             "--model", str(tiny_export.report.onnx_path), "--threads", "1"]  # fmt: skip
     code = (
