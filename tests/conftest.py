@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from testaudio import make_noisy
 
 from dfn4core import DFN4, ModelConfig
 
@@ -23,10 +24,8 @@ def tiny_model() -> DFN4:
 
 @pytest.fixture
 def noisy_48k() -> torch.Tensor:
-    """0.5 s of a harmonic tone plus white noise, (1, N) at 48 kHz."""
-    t = torch.arange(24_000) / 48_000
-    tone = sum(0.1 / k * torch.sin(2 * torch.pi * 180 * k * t) for k in range(1, 6))
-    return (tone + 0.03 * torch.randn_like(t))[None].float()
+    """0.5 s of a harmonic tone plus white noise, (1, N) at 48 kHz (`testaudio.make_noisy`)."""
+    return torch.from_numpy(make_noisy(0.5))
 
 
 @pytest.fixture

@@ -1,6 +1,14 @@
-"""Test signals made on the fly (importable by name: pytest's pythonpath includes tests/)."""
+"""Every test signal, made on the fly, and the writer for test files (importable by name: pytest's
+pythonpath includes tests/). The library's own generated speech is `dfn4core.synth`."""
+
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+
+from dfn4core import synth
+
+SPEECH_FLOOR = 1e-4  # white noise under `speech_like`, so its pauses are quiet but not digital silence
 
 
 def make_noisy(seconds: float, sr: int = 48_000, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -37,3 +45,18 @@ def make_speechlike(seconds: float, sr: int = 48_000, seed: int = 0) -> np.ndarr
         out[pos:end] += syllable[: end - pos]
         pos = end + int(rng.uniform(0.03, 0.25) * sr)
     return (0.5 * out / np.max(np.abs(out))).astype(np.float32)
+
+
+def speech_like(seconds: float, sr: int = 48_000, seed: int = 0) -> np.ndarray:
+    """(N,) `dfn4core.synth.speech_like` (harmonic syllables with pauses: active and silent 20 ms
+    frames both occur) over a faint noise floor, the same for the same seed."""
+    rng = np.random.default_rng(seed)
+    voiced = synth.speech_like(seconds, sr, rng)
+    return (voiced + SPEECH_FLOOR * rng.standard_normal(voiced.size)).astype(np.float32)
+
+
+def write(path: Path, audio: np.ndarray, sr: int, **kwargs) -> Path:
+    """Writes (N,) or (C, N) audio with soundfile (format from the extension)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.asarray(audio).T, sr, **kwargs)
+    return path

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from .audio_factory import speech_like, write
+from testaudio import speech_like, write
 
 from dfn4core.data import DataConfig, MixSource, SplitConfig
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import io
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from .audio_factory import HDF5_DIR, speech_like
+from testaudio import speech_like
 
 from dfn4core.data import DataConfig, MixSource, SplitConfig, build_dataset, hdf5, make_loader
 from dfn4core.data.sources import AudioRef, AudioStore, build_index
 from dfn4core.errors import ConfigError
 
 h5py = pytest.importorskip("h5py", reason="h5py not installed (pip install 'dfn4[hdf5]')")
+
+HDF5_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dfn_hdf5"
 
 
 @pytest.fixture

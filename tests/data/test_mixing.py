@@ -6,13 +6,13 @@ import dataclasses
 
 import numpy as np
 import pytest
-from .audio_factory import speech_like
+from testaudio import speech_like
 
 from dfn4core.data import DataConfig
 from dfn4core.data.mixing import (
+    bandlimit,
     biquad,
     biquad_response,
-    bandlimit,
     equalize,
     mix,
     random_eq,

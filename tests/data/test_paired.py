@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 import pytest
-from .audio_factory import speech_like, write
+from testaudio import speech_like, write
 
 from dfn4core.data import DataConfig, PairedSource, SplitConfig, build_dataset
 from dfn4core.data.paired import match_pairs

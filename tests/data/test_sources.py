@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from .audio_factory import speech_like, write
+from testaudio import speech_like, write
 
 from dfn4core.data import sources
 from dfn4core.data.sources import AudioRef, AudioStore, build_index, read_manifest

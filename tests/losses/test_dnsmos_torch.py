@@ -8,6 +8,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from testaudio import speech_like
 
 from dfn4core.errors import ConfigError
 from dfn4core.losses import DNSMOSProxy, OnnxGraph
@@ -55,12 +56,8 @@ def speechmos_dnsmos():
 
 
 def _speech_like(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / 16_000
-    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    voiced = sum(np.sin(2 * np.pi * k * np.cumsum(f0) / 16_000) / k for k in range(1, 20))
-    envelope = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None)
-    return (0.05 * voiced * envelope + 0.005 * rng.standard_normal(n)).astype(np.float32)
+    """(n,) at DNSMOS's 16 kHz: `testaudio.speech_like`."""
+    return speech_like(n / 16_000, 16_000, seed)
 
 
 def test_graph_equals_onnxruntime_on_generated_audio(proxy):

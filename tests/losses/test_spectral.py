@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from testaudio import speech_like
 
 from dfn4core import DFN4, ModelConfig
 from dfn4core.config import DspConfig
@@ -14,10 +15,8 @@ HOP = DSP.hop_size
 
 
 def _speech_like(n: int, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    t = torch.arange(n) / 48_000
-    tone = sum(0.1 / k * torch.sin(2 * math.pi * 150 * k * t) for k in range(1, 8))
-    return (tone * (1 + 0.5 * torch.sin(2 * math.pi * 3 * t)) + 0.01 * torch.randn(n, generator=gen))[None]
+    """(1, n) at 48 kHz: `testaudio.speech_like` as a tensor."""
+    return torch.from_numpy(speech_like(n / DSP.sr, DSP.sr, seed))[None]
 
 
 def test_spectral_loss_is_zero_for_identical_and_grows_with_noise():
