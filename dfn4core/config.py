@@ -1,22 +1,26 @@
 """Typed, frozen configuration dataclasses: the signal chain (DspConfig) and the model (ModelConfig).
 
 Variants are classmethods (`ModelConfig.full()`, `.lite()`, `.tiny()`); `lite` and `tiny` are
-`dataclasses.replace` of `full`, so the differences sit in one place.
+`dataclasses.replace` of `full`, so the differences sit in one place. `dataclass_from_dict` is the
+one reader of config tables for every config dataclass (unknown keys and mistyped values are errors).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import types
 import typing
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from dfn4core.errors import ConfigError
 
 Temporal = Literal["mamba", "gru"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -214,20 +218,53 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Rebuild from `to_dict()`; unknown keys are a ConfigError."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config keys: {', '.join(unknown)}")
-        data = dict(data)
-        check_types(cls, data, "")
-        if isinstance(data.get("dsp"), dict):
-            dsp_known = {f.name for f in dataclasses.fields(DspConfig)}
-            bad = sorted(set(data["dsp"]) - dsp_known)
-            if bad:
-                raise ConfigError(f"unknown dsp config keys: {', '.join(bad)}")
-            check_types(DspConfig, data["dsp"], "dsp.")
-            data["dsp"] = DspConfig(**data["dsp"])
-        return cls(**data)
+        return dataclass_from_dict(cls, data, convert={"dsp": functools.partial(dataclass_from_dict, DspConfig)})
+
+
+def dataclass_from_dict(
+    cls: Callable[..., T],
+    data: Any,
+    where: str = "",
+    *,
+    convert: Mapping[str, Callable[[Any, str], Any]] | None = None,
+    typed: bool = True,
+) -> T:
+    """Builds the config dataclass `cls` from a table (parsed TOML or `asdict` output).
+
+    Args:
+        cls: the dataclass.
+        data: its fields by name.
+        where: this table's dotted place in messages ("loss.weights."); "" at the top.
+        convert: field name -> function(value, where of the value + ".") building that field
+            (a nested table's dataclass, a resolved path).
+        typed: check each value against its field's type first (`check_types`).
+    Raises:
+        ConfigError: not a table, unknown keys (`check_table`), a value of the wrong type, or a
+            required key missing.
+    """
+    check_table(cls, data, where, typed=typed)
+    convert = convert or {}
+    kwargs = {k: convert[k](v, f"{where}{k}.") if k in convert else v for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # a required key is missing
+        raise ConfigError(f"{where.rstrip('.') or 'config'}: {err}") from err
+
+
+def check_table(cls: Any, data: Any, where: str = "", *, known: Collection[str] | None = None, typed: bool = True) -> None:
+    """Checks that `data` is a table whose keys are fields of dataclass `cls` (or `known`), each of its type.
+
+    Raises:
+        ConfigError: "unknown keys: {where}{key}, ... (known here: ...)", or as `check_types`.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where.rstrip('.') or 'config'} must be a table, got {type(data).__name__}")
+    names = set(known) if known is not None else {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown keys: {', '.join(where + k for k in unknown)} (known here: {', '.join(sorted(names))})")
+    if typed:
+        check_types(cls, data, where)
 
 
 def check_types(cls: type, data: dict[str, Any], where: str) -> None:

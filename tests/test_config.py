@@ -51,7 +51,7 @@ def test_invalid_dsp_configs(change, match):
 
 
 def test_unknown_keys_are_errors():
-    with pytest.raises(ConfigError, match="unknown model config keys: nope"):
+    with pytest.raises(ConfigError, match="unknown keys: nope "):
         ModelConfig.from_dict({"nope": 1})
-    with pytest.raises(ConfigError, match="unknown dsp config keys: hop"):
+    with pytest.raises(ConfigError, match="unknown keys: dsp.hop "):
         ModelConfig.from_dict({"dsp": {"hop": 1}})

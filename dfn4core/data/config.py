@@ -7,6 +7,7 @@ file. Relative paths resolve against the TOML file's folder.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import tomllib
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from dfn4core.config import DspConfig
+from dfn4core.config import DspConfig, dataclass_from_dict
 from dfn4core.errors import ConfigError
 
 SPLITS = ("train", "valid")
@@ -240,7 +241,7 @@ class DataConfig:
             data: the parsed TOML (or `to_dict()` output).
             base_dir: folder relative paths resolve against; None = the current folder.
         """
-        return _from_dict(cls, data, Path(base_dir or "."), "")
+        return _from_dict(cls, data, "", Path(base_dir or "."))
 
 
 def load_data_config(path: str | Path) -> DataConfig:
@@ -273,28 +274,19 @@ _NESTED = {"train": SplitConfig, "valid": SplitConfig}
 _LISTS = {"mix": MixSource, "paired": PairedSource}
 
 
-def _from_dict(cls: type, data: Any, base: Path, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"'{where.rstrip('.') or 'config'}' must be a table, got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in known]
-    if unknown:
-        raise ConfigError(f"unknown key '{where}{unknown[0]}' (known here: {', '.join(sorted(known))})")
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in _NESTED:
-            value = _from_dict(_NESTED[key], value, base, f"{where}{key}.")
-        elif key in _LISTS:
-            if not isinstance(value, list):
-                raise ConfigError(f"'{where}{key}' must be an array of tables ([[{where}{key}]])")
-            value = tuple(_from_dict(_LISTS[key], v, base, f"{where}{key}[{i}].") for i, v in enumerate(value))
-        elif key in _PATH_FIELDS:
-            value = _resolve(value, base, f"{where}{key}")
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as err:  # a required key is missing
-        raise ConfigError(f"'{where.rstrip('.') or 'config'}': {err}") from err
+def _from_dict(cls: type, data: Any, where: str, base: Path) -> Any:
+    """`cls` from its table, nested tables and arrays of tables built too, paths resolved against `base`."""
+    convert: dict[str, Any] = {key: functools.partial(_from_dict, sub, base=base) for key, sub in _NESTED.items()}
+    convert.update({key: functools.partial(_from_tables, sub, base=base) for key, sub in _LISTS.items()})
+    convert.update({key: lambda value, at: _resolve(value, base, at.rstrip(".")) for key in _PATH_FIELDS})
+    return dataclass_from_dict(cls, data, where, convert=convert, typed=False)  # __post_init__ checks the values
+
+
+def _from_tables(cls: type, value: Any, where: str, base: Path) -> tuple[Any, ...]:
+    key = where.rstrip(".")
+    if not isinstance(value, list):
+        raise ConfigError(f"'{key}' must be an array of tables ([[{key}]])")
+    return tuple(_from_dict(cls, v, f"{key}[{i}].", base) for i, v in enumerate(value))
 
 
 def _resolve(value: Any, base: Path, key: str) -> Any:
@@ -310,7 +302,7 @@ def _build(cls: type, value: Any, name: str) -> Any:
     if isinstance(value, cls):
         return value
     if isinstance(value, dict):
-        return _from_dict(cls, value, Path("."), f"{name}.")
+        return _from_dict(cls, value, f"{name}.", Path("."))
     raise ConfigError(f"'{name}' must be a {cls.__name__} or a table, got {type(value).__name__}")
 
 

@@ -7,10 +7,11 @@ naming it (for instance `weights.spec_mgn`), so a typo in a training TOML never 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from dfn4core.config import ModelConfig, check_types
+from dfn4core.config import ModelConfig, dataclass_from_dict
 from dfn4core.errors import ConfigError
 
 
@@ -146,20 +147,6 @@ class LossConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LossConfig:
         """Rebuild from `to_dict()` or a TOML table; unknown keys are a ConfigError naming them."""
-        data = dict(_checked(cls, data, ""))
-        for name, sub_cls in (("weights", LossWeights), ("dnsmos", DnsmosConfig), ("speaker", SpeakerConfig)):
-            if name in data:
-                if not isinstance(data[name], dict):
-                    raise ConfigError(f"loss config key {name} must be a table, got {data[name]!r}")
-                data[name] = sub_cls(**_checked(sub_cls, data[name], name + "."))
-        return cls(**data)
-
-
-def _checked(cls: type, data: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """`data` unchanged, or a ConfigError naming its first unknown key."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown loss config key: {', '.join(prefix + k for k in unknown)}")
-    check_types(cls, data, "loss." + prefix)
-    return data
+        tables = {"weights": LossWeights, "dnsmos": DnsmosConfig, "speaker": SpeakerConfig}
+        convert = {name: functools.partial(dataclass_from_dict, sub) for name, sub in tables.items()}
+        return dataclass_from_dict(cls, data, "loss.", convert=convert)

@@ -15,13 +15,14 @@ df term adds the phase of the low band, where the deep filter works.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from dfn4core.config import ModelConfig, check_types
+from dfn4core.config import ModelConfig, dataclass_from_dict
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4Output
 
@@ -81,12 +82,7 @@ class DistillConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DistillConfig:
         """From `to_dict()` or a TOML table; unknown keys are a ConfigError naming them."""
-        data = dict(_checked(cls, data, "distill."))
-        if "weights" in data:
-            if not isinstance(data["weights"], dict):
-                raise ConfigError(f"distill.weights must be a table, got {data['weights']!r}")
-            data["weights"] = DistillWeights(**_checked(DistillWeights, data["weights"], "distill.weights."))
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "distill.", convert={"weights": functools.partial(dataclass_from_dict, DistillWeights)})
 
 
 def compressed(spec: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
@@ -144,13 +140,3 @@ class DistillLoss(nn.Module):
             diff = self.proj(student.emb.float()) - teacher.emb.float().detach()
             terms["distill_emb"] = w.emb * diff.pow(2).mean()
         return terms
-
-
-def _checked(cls: type, data: Any, prefix: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.')} must be a table, got {data!r}")
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-        raise ConfigError(f"unknown distill config key: {', '.join(prefix + k for k in unknown)}")
-    check_types(cls, data, prefix)
-    return data

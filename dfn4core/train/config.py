@@ -18,12 +18,13 @@ A TOML file looks like:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dfn4core.config import ModelConfig, check_types
+from dfn4core.config import ModelConfig, check_table, dataclass_from_dict
 from dfn4core.errors import ConfigError
 from dfn4core.losses.config import LossConfig
 from dfn4core.losses.distill import DistillConfig
@@ -136,11 +137,7 @@ class TrainConfig:
 
     def model_config(self) -> ModelConfig:
         base = getattr(ModelConfig, self.variant)()
-        known = {f.name for f in dataclasses.fields(ModelConfig)} - {"dsp"}
-        unknown = sorted(set(self.model) - known)
-        if unknown:
-            raise ConfigError(f"unknown [model] keys: {', '.join(unknown)}")
-        check_types(ModelConfig, self.model, "model.")
+        check_table(ModelConfig, self.model, "model.", known={f.name for f in dataclasses.fields(ModelConfig)} - {"dsp"})
         return dataclasses.replace(base, **self.model)
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,19 +148,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
-        data = dict(data)
-        _check_keys(cls, data, source)
-        if "optim" in data:
-            _check_keys(OptimConfig, data["optim"], source, "optim")
+        convert = {"optim": functools.partial(dataclass_from_dict, OptimConfig),
+                   "loss": lambda value, _: LossConfig.from_dict(value),
+                   "distill": lambda value, _: DistillConfig.from_dict(value)}  # fmt: skip
         try:
-            if "optim" in data:
-                data["optim"] = OptimConfig(**data["optim"])
-            if "loss" in data:
-                data["loss"] = LossConfig.from_dict(data["loss"])
-            if "distill" in data:
-                data["distill"] = DistillConfig.from_dict(data["distill"])
-            return cls(**data)
-        except (TypeError, ConfigError) as err:
+            return dataclass_from_dict(cls, data, convert=convert)
+        except ConfigError as err:
             raise ConfigError(f"{source}: {err}") from err
 
     def replace(self, **overrides: Any) -> TrainConfig:
@@ -171,7 +161,10 @@ class TrainConfig:
         overrides = {k: v for k, v in overrides.items() if v is not None}
         optim_keys = {f.name for f in dataclasses.fields(OptimConfig)}
         optim = {k: overrides.pop(k) for k in list(overrides) if k in optim_keys}
-        _check_keys(TrainConfig, overrides, "overrides")
+        try:
+            check_table(TrainConfig, overrides)
+        except ConfigError as err:
+            raise ConfigError(f"overrides: {err}") from err
         return dataclasses.replace(self, optim=dataclasses.replace(self.optim, **optim), **overrides)
 
 
@@ -216,14 +209,3 @@ def _drop_none(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_drop_none(v) for v in value]
     return value
-
-
-def _check_keys(cls: type, data: Any, source: str, section: str = "") -> None:
-    """A ConfigError for a non-table, an unknown key or a value of the wrong type, naming `section`."""
-    where = f"{source} [{section}]" if section else source
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys: {', '.join(unknown)}")
-    check_types(cls, data, f"{source}: {section + '.' if section else ''}")

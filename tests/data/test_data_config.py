@@ -59,7 +59,7 @@ def test_relative_paths_and_segment_rounding(tmp_path):
 )
 def test_unknown_key_is_named_with_the_file(tmp_path, text, key):
     path = write_toml(tmp_path, text)
-    with pytest.raises(ConfigError, match=rf"data\.toml: unknown key '{key}'".replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=rf"data\.toml: unknown keys: {key} ".replace("[", r"\[").replace("]", r"\]")):
         load_data_config(path)
 
 

@@ -26,8 +26,8 @@ def test_toml_round_trip(tmp_path):
     "text,match",
     [
         ("stepz = 3\n", "unknown keys: stepz"),
-        ("[optim]\nlearning_rate = 1\n", r"\[optim\]: unknown keys: learning_rate"),
-        ("[model]\nwidth = 3\n", r"unknown \[model\] keys: width"),
+        ("[optim]\nlearning_rate = 1\n", r"unknown keys: optim\.learning_rate"),
+        ("[model]\nwidth = 3\n", r"unknown keys: model\.width"),
         ("variant = 'huge'\n", "variant"),
         ("steps = 0\n", "steps must be >= 1"),
         ("[optim]\nlr_min = 1.0\nlr = 0.1\n", "lr_min <= lr"),
