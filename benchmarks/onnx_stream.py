@@ -57,7 +57,7 @@ def main() -> None:
     out_root = args.out_dir or Path(tempfile.mkdtemp(prefix="dfn4_onnx_"))
     models, sizes = {}, {}
     for variant in ("full", "lite"):
-        report = export_onnx(DFN4(getattr(ModelConfig, variant)()).eval(), out_root / variant, audio, int8=True)
+        report = export_onnx(DFN4(ModelConfig.variant(variant)).eval(), out_root / variant, audio, int8=True)
         models[f"{variant} float"] = OnnxModel(report.onnx_path, threads=args.threads)
         models[f"{variant} int8"] = OnnxModel(report.int8.path, threads=args.threads)
         sizes[f"{variant} float"] = (report.size_bytes, report.agreement.max_abs_error, None)

@@ -34,7 +34,7 @@ WARMUP_STEPS = 1
 def measure(variant: str, batch_size: int, segment_s: float, steps: int, threads: int, gan: bool) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = DFN4(getattr(ModelConfig, variant)()).train()
+    model = DFN4(ModelConfig.variant(variant)).train()
     loss_cfg = LossConfig()
     loss_fn = GeneratorLoss(loss_cfg, model.cfg.dsp)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)

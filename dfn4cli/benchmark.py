@@ -13,13 +13,9 @@ from rich.console import Console
 
 from dfn4cli._options import ModelOpt
 from dfn4cli._render import benchmark_table
+from dfn4core.config import ModelConfig
 
-
-class Variant(str, Enum):
-    full = "full"
-    lite = "lite"
-    all = "all"
-    tiny = "tiny"
+Variant = Enum("Variant", {name: name for name in (*ModelConfig.VARIANTS, "all")}, type=str)  # all = full and lite
 
 
 def benchmark(

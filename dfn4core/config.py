@@ -15,7 +15,7 @@ import types
 import typing
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from dfn4core.errors import ConfigError
 
@@ -169,6 +169,15 @@ class ModelConfig:
             raise ConfigError(f"wave_kernel must be even and divide fft_size, got {self.wave_kernel}")
         if self.lsnr_max_db <= self.lsnr_min_db:
             raise ConfigError("lsnr_max_db must exceed lsnr_min_db")
+
+    VARIANTS: ClassVar[tuple[str, ...]] = ("full", "lite", "tiny")  # each a classmethod below; tiny is for tests
+
+    @classmethod
+    def variant(cls, name: str) -> ModelConfig:
+        """The config of variant `name` (one of VARIANTS); an unknown name is a ConfigError."""
+        if name not in cls.VARIANTS:
+            raise ConfigError(f"unknown variant {name!r}: choose one of {', '.join(cls.VARIANTS)}")
+        return getattr(cls, name)()
 
     @classmethod
     def full(cls) -> ModelConfig:

@@ -57,11 +57,11 @@ class BenchmarkSettings:
 
 
 def variant_config(name: str) -> ModelConfig:
-    """'full', 'lite', 'tiny', or any of them with '-gru' (temporal="gru", the ablation at equal width)."""
+    """A variant of `ModelConfig.VARIANTS`, or one with '-gru' (temporal="gru", the ablation at equal width)."""
     base, gru = (name[:-4], True) if name.endswith("-gru") else (name, False)
-    if base not in ("full", "lite", "tiny"):
-        raise ConfigError(f"unknown variant {name!r}: choose full, lite or tiny (optionally with -gru)")
-    cfg = getattr(ModelConfig, base)()
+    if base not in ModelConfig.VARIANTS:
+        raise ConfigError(f"unknown variant {name!r}: choose {', '.join(ModelConfig.VARIANTS)} (optionally with -gru)")
+    cfg = ModelConfig.variant(base)
     return dataclasses.replace(cfg, temporal="gru") if gru else cfg
 
 

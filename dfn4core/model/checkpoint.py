@@ -127,7 +127,8 @@ def load_model(path: str | Path, device: torch.device | str | None = None, dfn3:
     """Rebuild a DFN4 from a checkpoint written by `save_model` (or a training checkpoint).
 
     Args:
-        path: checkpoint file, or the name of a model that ships in the package ("lite", "full").
+        path: checkpoint file, or the name of a model that ships in the package ("full"; `lite` is a
+            trainable variant that does not ship yet).
         device: where to put the model; CPU when None.
         dfn3: also accept DeepFilterNet3 ("dfn3", or the path of a DeepFilterNet3 ONNX archive) and
             return it as a `dfn4core.model.dfn3.DFN3` (inference only: enhance and evaluate).

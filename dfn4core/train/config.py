@@ -29,7 +29,6 @@ from dfn4core.errors import ConfigError
 from dfn4core.losses.config import LossConfig
 from dfn4core.losses.distill import DistillConfig
 
-Variant = Literal["full", "lite", "tiny"]
 Amp = Literal["auto", "off", "bf16", "fp16"]
 BestMetric = Literal["valid_loss", "si_sdr", "pesq"]
 
@@ -71,7 +70,7 @@ class TrainConfig:
     """All training settings.
 
     Args:
-        variant: the ModelConfig classmethod to start from.
+        variant: the ModelConfig variant to start from (one of `ModelConfig.VARIANTS`).
         model: overrides of ModelConfig fields (e.g. {"enc_layers": 2}).
         steps: total optimizer steps.
         batch_size: items per step and per process.
@@ -98,7 +97,7 @@ class TrainConfig:
             hold DFN3's folded statistics, on small batches.
     """
 
-    variant: Variant = "full"
+    variant: str = "full"
     model: dict[str, Any] = field(default_factory=dict)
     steps: int = 100_000
     batch_size: int = 8
@@ -119,8 +118,8 @@ class TrainConfig:
     freeze_norm: bool = False
 
     def __post_init__(self) -> None:
-        if self.variant not in ("full", "lite", "tiny"):
-            raise ConfigError(f"variant must be full, lite or tiny, got {self.variant!r}")
+        if self.variant not in ModelConfig.VARIANTS:
+            raise ConfigError(f"variant must be one of {', '.join(ModelConfig.VARIANTS)}, got {self.variant!r}")
         if self.amp not in ("auto", "off", "bf16", "fp16"):
             raise ConfigError(f"amp must be auto, off, bf16 or fp16, got {self.amp!r}")
         if self.best_metric not in ("valid_loss", "si_sdr", "pesq"):
@@ -136,7 +135,7 @@ class TrainConfig:
             raise ConfigError("loss.lsnr_min_db/lsnr_max_db must equal the model's lsnr range")
 
     def model_config(self) -> ModelConfig:
-        base = getattr(ModelConfig, self.variant)()
+        base = ModelConfig.variant(self.variant)
         check_table(ModelConfig, self.model, "model.", known={f.name for f in dataclasses.fields(ModelConfig)} - {"dsp"})
         return dataclasses.replace(base, **self.model)
 

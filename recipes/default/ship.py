@@ -47,7 +47,7 @@ def main() -> None:
 
     model = load_model(args.checkpoint)
     # The variant's config, up to the temporal blocks (a GRU model of the variant's sizes may ship).
-    variant = dataclasses.replace(getattr(ModelConfig, args.name)(), temporal=model.cfg.temporal)
+    variant = dataclasses.replace(ModelConfig.variant(args.name), temporal=model.cfg.temporal)
     if model.cfg != variant:
         raise SystemExit(f"{args.checkpoint} does not have the {args.name!r} config")
     out = save_model(model, MANIFEST.with_name(f"{args.name}.safetensors"))

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
 
     files = read_archive(args.archive or find_archive())
-    cfg = getattr(ModelConfig, args.variant)()
+    cfg = ModelConfig.variant(args.variant)
     student = import_dfn3(DFN4(cfg), files) if args.init is None else load_model(args.init)
     if student.cfg != cfg:
         raise SystemExit(f"{args.init} is not a {args.variant} model")
