@@ -36,7 +36,7 @@ def measure(variant: str, batch_size: int, segment_s: float, steps: int, threads
     torch.manual_seed(0)
     model = DFN4(ModelConfig.variant(variant)).train()
     loss_cfg = LossConfig()
-    loss_fn = GeneratorLoss(loss_cfg, model.cfg.dsp)
+    loss_fn = GeneratorLoss(loss_cfg, model.cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     disc = MultiPeriodDiscriminator(loss_cfg) if gan else None
     disc_opt = torch.optim.AdamW(disc.parameters(), lr=1e-4) if gan else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dfn4core.config import DspConfig
+from dfn4core.config import DspConfig, ModelConfig
 from dfn4core.losses.config import DnsmosConfig, LossConfig, LossWeights, SpeakerConfig
 from dfn4core.losses.discriminator import (
     MultiPeriodDiscriminator,
@@ -74,18 +74,20 @@ class GeneratorLoss(nn.Module):
 
     Args:
         cfg: weights and settings of the terms.
-        dsp: the model's signal chain (sample rate, framing, delay).
+        model_cfg: the model's config: its signal chain (sample rate, framing, delay) and its
+            local-SNR range, which the lsnr target is clamped to.
     Raises:
         ConfigError: a perceptual term is enabled and its package (speechmos + onnx, or
             resemblyzer) is not installed.
     """
 
-    def __init__(self, cfg: LossConfig, dsp: DspConfig):
+    def __init__(self, cfg: LossConfig, model_cfg: ModelConfig):
         super().__init__()
+        dsp = model_cfg.dsp
         self.cfg, self.dsp = cfg, dsp
         w = cfg.weights
         self.spectral = MultiResSpectralLoss(cfg.fft_sizes, cfg.gamma) if w.spec_mag > 0 or w.spec_complex > 0 else None
-        self.lsnr = LocalSnrLoss(dsp, cfg.lsnr_min_db, cfg.lsnr_max_db) if w.lsnr > 0 else None
+        self.lsnr = LocalSnrLoss(dsp, model_cfg.lsnr_min_db, model_cfg.lsnr_max_db) if w.lsnr > 0 else None
         self.dnsmos = None
         if w.dnsmos > 0:
             self.dnsmos = DNSMOSProxy(dsp.sr, cfg.dnsmos.personalized, cfg.dnsmos.max_windows)

@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from dfn4core.config import ModelConfig, dataclass_from_dict
+from dfn4core.config import dataclass_from_dict
 from dfn4core.errors import ConfigError
 
 
@@ -103,14 +103,12 @@ class SpeakerConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Everything the generator and discriminator losses need besides the DSP config.
+    """Everything the generator and discriminator losses need besides the model config (signal chain, local-SNR range).
 
     Args:
         weights: the named weight of each term.
         fft_sizes: FFT sizes of the multi-resolution spectral loss (Hann window, hop fft/4).
         gamma: magnitude compression exponent of the spectral loss.
-        lsnr_min_db: lower clamp of the local-SNR target; must equal the model's `lsnr_min_db`.
-        lsnr_max_db: upper clamp of the local-SNR target; must equal the model's `lsnr_max_db`.
         mpd_periods: periods of the MultiPeriodDiscriminator.
         mpd_channels: channels of each period discriminator's conv stack (HiFi-GAN: 32..1024).
         dnsmos: settings of the DNSMOS term.
@@ -120,8 +118,6 @@ class LossConfig:
     weights: LossWeights = field(default_factory=LossWeights)
     fft_sizes: tuple[int, ...] = (256, 512, 1024, 2048)
     gamma: float = 0.3
-    lsnr_min_db: float = ModelConfig.lsnr_min_db
-    lsnr_max_db: float = ModelConfig.lsnr_max_db
     mpd_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
     mpd_channels: tuple[int, ...] = (16, 32, 64, 128)
     dnsmos: DnsmosConfig = field(default_factory=DnsmosConfig)
@@ -134,8 +130,6 @@ class LossConfig:
             raise ConfigError(f"fft_sizes must be multiples of 4 and >= 16, got {self.fft_sizes}")
         if not 0 < self.gamma <= 1:
             raise ConfigError(f"gamma must be in (0, 1], got {self.gamma}")
-        if self.lsnr_max_db <= self.lsnr_min_db:
-            raise ConfigError("lsnr_max_db must exceed lsnr_min_db")
         if not self.mpd_periods or min(self.mpd_periods) < 1:
             raise ConfigError(f"mpd_periods must be positive, got {self.mpd_periods}")
         if not self.mpd_channels or min(self.mpd_channels) < 1:

@@ -29,6 +29,7 @@ from dfn4core.errors import ConfigError
 from dfn4core.losses.config import LossConfig
 from dfn4core.losses.distill import DistillConfig
 
+LEGACY_LSNR_KEYS = {"lsnr_min_db", "lsnr_max_db"}  # [loss] keys of dfn4 <= 0.2; the range is the model's
 Amp = Literal["auto", "off", "bf16", "fp16"]
 BestMetric = Literal["valid_loss", "si_sdr", "pesq"]
 
@@ -130,9 +131,7 @@ class TrainConfig:
         for name in ("num_workers", "gan_start_step", "valid_every", "valid_items", "keep_checkpoints"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        model = self.model_config()  # unknown or invalid model overrides fail here, not mid-run
-        if (model.lsnr_min_db, model.lsnr_max_db) != (self.loss.lsnr_min_db, self.loss.lsnr_max_db):
-            raise ConfigError("loss.lsnr_min_db/lsnr_max_db must equal the model's lsnr range")
+        self.model_config()  # unknown or invalid model overrides fail here, not mid-run
 
     def model_config(self) -> ModelConfig:
         base = ModelConfig.variant(self.variant)
@@ -151,7 +150,12 @@ class TrainConfig:
                    "loss": lambda value, _: LossConfig.from_dict(value),
                    "distill": lambda value, _: DistillConfig.from_dict(value)}  # fmt: skip
         try:
-            return dataclass_from_dict(cls, data, convert=convert)
+            data, legacy = _without_legacy_lsnr(data)
+            cfg = dataclass_from_dict(cls, data, convert=convert)
+            model = cfg.model_config()
+            if any(value != getattr(model, key) for key, value in legacy.items()):
+                raise ConfigError("the local-SNR range is the model's: set [model] lsnr_min_db/lsnr_max_db, not [loss]")
+            return cfg
         except ConfigError as err:
             raise ConfigError(f"{source}: {err}") from err
 
@@ -165,6 +169,16 @@ class TrainConfig:
         except ConfigError as err:
             raise ConfigError(f"overrides: {err}") from err
         return dataclasses.replace(self, optim=dataclasses.replace(self.optim, **optim), **overrides)
+
+
+def _without_legacy_lsnr(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`data` without [loss] lsnr_min_db/lsnr_max_db, and those values: run folders of dfn4 <= 0.2 hold them
+    (a copy of the model's range then); they are accepted when they equal the model's."""
+    loss = data.get("loss")
+    if not isinstance(loss, dict) or not LEGACY_LSNR_KEYS & loss.keys():
+        return data, {}
+    legacy = {k: v for k, v in loss.items() if k in LEGACY_LSNR_KEYS}
+    return {**data, "loss": {k: v for k, v in loss.items() if k not in LEGACY_LSNR_KEYS}}, legacy
 
 
 def load_train_config(path: str | Path | None, base: TrainConfig | None = None) -> TrainConfig:

@@ -59,8 +59,7 @@ def quantize_qat(
         net.freeze_norm = True  # the BatchNorm statistics stay the float model's (small QAT batches)
         net = wrap(net.train(), "qat", tq.get_default_qat_qconfig(backend))
         tq.prepare_qat(net, inplace=True)
-        cfg = net.cfg
-        loss_fn = GeneratorLoss(LossConfig(lsnr_min_db=cfg.lsnr_min_db, lsnr_max_db=cfg.lsnr_max_db), cfg.dsp)
+        loss_fn = GeneratorLoss(LossConfig(), net.cfg)
         opt = torch.optim.AdamW(net.parameters(), settings.lr)
         dist = DistContext()
         ctx = StepContext(torch.device("cpu"), dist, settings.grad_clip, None, None)

@@ -135,7 +135,7 @@ class _Run:
             _load_init(self.model, cfg.init)
         self.model.freeze_norm = cfg.freeze_norm
         self.model = self.model.to(device).train()
-        self.loss_fn = GeneratorLoss(cfg.loss, self.model.cfg.dsp).to(device)
+        self.loss_fn = GeneratorLoss(cfg.loss, self.model.cfg).to(device)
         self.distiller = _distiller(cfg, self.model, device)
         params = [*self.model.parameters(), *(self.distiller.parameters() if self.distiller is not None else ())]
         o = cfg.optim

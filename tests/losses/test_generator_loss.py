@@ -38,7 +38,7 @@ def _fake_output(wave: torch.Tensor) -> DFN4Output:
 def test_backprop_through_the_model_with_only_enabled_terms():
     model = DFN4(TINY)
     clean, noise = _batch()
-    loss = GeneratorLoss(LossConfig(), DSP)
+    loss = GeneratorLoss(LossConfig(), TINY)
     disc = MultiPeriodDiscriminator(LossConfig(mpd_channels=(4, 8)))
     out = model(clean + noise)
     without = loss(out, clean, noise)
@@ -53,16 +53,16 @@ def test_backprop_through_the_model_with_only_enabled_terms():
 
 def test_zero_weights_drop_terms():
     cfg = LossConfig(weights=LossWeights(spec_complex=0.0, lsnr=0.0, adv=0.0, feature_match=0.0))
-    loss = GeneratorLoss(cfg, DSP)
+    loss = GeneratorLoss(cfg, TINY)
     clean, noise = _batch()
     terms = loss(_fake_output(clean), clean, noise, MultiPeriodDiscriminator(LossConfig(mpd_channels=(4,))))
     assert set(terms) == {"spec_mag"} and loss.lsnr is None
-    assert GeneratorLoss(LossConfig(weights=LossWeights(spec_mag=0, spec_complex=0)), DSP).spectral is None
+    assert GeneratorLoss(LossConfig(weights=LossWeights(spec_mag=0, spec_complex=0)), TINY).spectral is None
 
 
 def test_target_is_the_clean_signal_delayed_by_the_model_delay():
     clean, noise = _batch()
-    loss = GeneratorLoss(LossConfig(weights=LossWeights(lsnr=0.0)), DSP)
+    loss = GeneratorLoss(LossConfig(weights=LossWeights(lsnr=0.0)), TINY)
     delayed = F.pad(clean, (DSP.delay_size, 0))[:, : clean.shape[1]]
     delayed[:, : DSP.delay_size] = 1.0  # before the first output sample: ignored
     terms = loss(_fake_output(delayed), clean, noise)
@@ -80,7 +80,7 @@ def test_perceptual_terms_when_enabled():
     pytest.importorskip("onnx")
     cfg = LossConfig(weights=LossWeights(dnsmos=0.1, speaker=0.1), dnsmos=DnsmosConfig(mix=(1, 1, 2), max_windows=1))
     try:
-        loss = GeneratorLoss(cfg, DSP)
+        loss = GeneratorLoss(cfg, TINY)
     except ConfigError as err:
         pytest.skip(f"perceptual packages absent: {err}")
     clean, noise = _batch(steps=50, batch=1)

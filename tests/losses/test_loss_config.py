@@ -2,7 +2,6 @@
 
 import pytest
 
-from dfn4core import ModelConfig
 from dfn4core.errors import ConfigError
 from dfn4core.losses import DnsmosConfig, LossConfig, LossWeights
 
@@ -13,7 +12,6 @@ def test_defaults_are_dfn3_and_perceptual_terms_off():
     assert w.dnsmos == 0.0 and w.speaker == 0.0 and w.adv > 0 and w.feature_match > 0
     cfg = LossConfig()
     assert cfg.fft_sizes == (256, 512, 1024, 2048) and cfg.gamma == 0.3 and cfg.mpd_periods == (2, 3, 5, 7, 11)
-    assert (cfg.lsnr_min_db, cfg.lsnr_max_db) == (ModelConfig().lsnr_min_db, ModelConfig().lsnr_max_db)
 
 
 def test_dict_round_trip_with_lists_from_toml():
@@ -43,7 +41,6 @@ def test_unknown_key_is_refused_by_name(data, key):
         {"weights": 3},
         {"gamma": 0.0},
         {"fft_sizes": [250]},
-        {"lsnr_min_db": 40.0},
         {"mpd_periods": []},
         {"mpd_channels": [0]},
         {"dnsmos": {"mix": [0, 0]}},

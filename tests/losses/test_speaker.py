@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfn4core.config import DspConfig
+from dfn4core.config import ModelConfig
 from dfn4core.errors import ConfigError
 from dfn4core.losses import GeneratorLoss, LossConfig, LossWeights, SpeakerContrastiveLoss, SpeakerEncoder
 from dfn4core.losses.perceptual import package_file
@@ -103,6 +103,6 @@ def test_missing_weights_is_a_config_error_with_the_pip_command(monkeypatch):
     monkeypatch.setattr("dfn4core.losses.speaker.package_file", absent)
     cfg = LossConfig(weights=LossWeights(speaker=1.0))
     with pytest.raises(ConfigError, match="pip install --no-deps resemblyzer"):
-        GeneratorLoss(cfg, DspConfig())
+        GeneratorLoss(cfg, ModelConfig())
     with pytest.raises(ConfigError, match="not found"):
         SpeakerEncoder(weights_path="/no/such/pretrained.pt")

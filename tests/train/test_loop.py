@@ -16,7 +16,7 @@ def _batch(noisy_scale=1.0):
 
 def _setup():
     model = DFN4(ModelConfig.tiny()).train()
-    loss_fn = GeneratorLoss(LossConfig(), model.cfg.dsp)
+    loss_fn = GeneratorLoss(LossConfig(), model.cfg)
     return model, loss_fn, torch.optim.AdamW(model.parameters(), lr=1e-3)
 
 

@@ -63,3 +63,12 @@ def test_cli_overrides():
     assert cfg.steps == 5 and cfg.optim.lr == 0.01 and cfg.variant == "full"
     with pytest.raises(ConfigError, match="unknown keys: bogus"):
         TrainConfig().replace(bogus=1)
+
+
+def test_the_local_snr_range_is_the_models_and_old_loss_keys_must_match_it(tmp_path):
+    old = tmp_path / "old.toml"  # a run folder of dfn4 <= 0.2 holds the range under [loss] too
+    old.write_text("[loss]\nlsnr_min_db = -15.0\nlsnr_max_db = 35.0\n")
+    assert load_train_config(old).to_dict()["loss"].keys().isdisjoint({"lsnr_min_db", "lsnr_max_db"})
+    old.write_text("[loss]\nlsnr_min_db = -10.0\n")
+    with pytest.raises(ConfigError, match=r"set \[model\] lsnr_min_db/lsnr_max_db"):
+        load_train_config(old)
