@@ -1,6 +1,7 @@
 """Mamba selective state-space blocks: Mamba, MambaBlock, GRUBlock and SqueezedMamba.
 
-The reference scan (a plain loop over time) is the ground truth; `step` is the streaming update.
+The reference scan (a plain loop over time; `scan.py` holds every scan path) is the ground truth;
+`step` is the streaming update.
 Measured (torch 2.13 CPU, 1 thread, d_model 256, T 1000, batch 1, no grad): block 36 ms with the reference scan, 52-76 ms chunked, GRU 36 ms; so "auto" picks chunked only off the CPU.
 With gradients on the CPU "auto" picks "fused" (`scan.SelectiveScan`, hand-written backward): see benchmarks/scan.py.
 """
@@ -16,73 +17,14 @@ from torch.nn import functional as F
 
 from dfn4core.errors import ConfigError
 from dfn4core.model.layers import GroupedLinear, RMSNorm
-from dfn4core.model.scan import selective_scan
+from dfn4core.model.scan import chunked_scan, discretize, reference_scan, selective_scan
 from dfn4core.state import State, prefixed, sub
 
 logger = logging.getLogger(__name__)
 
 SCAN_PATHS = ("auto", "reference", "fused", "chunked", "kernel")
-CHUNK_FRAMES = 32  # chunk length of the two-level scan
 SCAN_BLOCK_FRAMES = 64  # frames discretised at once by the reference path
 AUTO_CHUNKED_MIN_FRAMES = 256  # "auto" considers the chunked scan from this many frames on
-
-
-def _discretize(dt: Tensor, a: Tensor, b: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
-    """Zero-order-hold decay exp(dt*A) and input dt*B*u; shapes (..., Di), (Di, N), (..., N) -> (..., Di, N)."""
-    return torch.exp(dt.unsqueeze(-1) * a), (dt * u).unsqueeze(-1) * b.unsqueeze(-2)
-
-
-def reference_scan(decay: Tensor, inp: Tensor, c: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-    """Sequential selective scan h_t = decay_t * h_{t-1} + inp_t, y_t = C_t . h_t (the ground truth).
-
-    Args: decay exp(dt * A), inp dt * B * x and readout c per frame; h the state before the first frame.
-    Returns: y and the state after the last frame.
-
-    Shapes:
-        decay, inp: (B, T, Di, N); c: (B, T, N); h: (B, Di, N) -> y (B, T, Di), h (B, Di, N).
-    """
-    ys = []
-    # Unbind once: indexing the time axis inside the loop measured 4x slower.
-    for decay_t, inp_t, c_t in zip(decay.unbind(1), inp.unbind(1), c.unbind(1)):
-        h = torch.addcmul(inp_t, decay_t, h)
-        ys.append(torch.matmul(h, c_t.unsqueeze(-1)))
-    return torch.stack(ys, dim=1).squeeze(-1), h
-
-
-def _chunk_loop(decay: list[Tensor], inp: list[Tensor], h: Tensor, c: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
-    """The recurrence over the frames of every chunk at once; readouts when `c` is given."""
-    ys = []
-    for i, (decay_l, inp_l) in enumerate(zip(decay, inp)):
-        h = torch.addcmul(inp_l, decay_l, h)
-        if c is not None:
-            ys.append(torch.matmul(h, c[i].unsqueeze(-1)))
-    return h, ys
-
-
-def chunked_scan(decay: Tensor, inp: Tensor, c: Tensor, h: Tensor, chunk: int = CHUNK_FRAMES) -> tuple[Tensor, Tensor]:
-    """Exact two-level scan: within chunks in parallel, then across chunks; same contract as `reference_scan`.
-
-    Pass 1 runs every chunk from a zero state to get its local final state and total decay; pass 2
-    carries the true start state across chunks (T / chunk steps); pass 3 reruns every chunk from its
-    start state and reads out y. Frames padded to a multiple of `chunk` have dt = 0 (decay 1, input 0),
-    so the final state is exact. All products of decays stay in [0, 1]: no log-space cumsum, no overflow.
-    """
-    batch, frames, d_inner, d_state = decay.shape
-    n_chunks = -(-frames // chunk)
-    pad = n_chunks * chunk - frames
-    decay = F.pad(decay, (0, 0, 0, 0, 0, pad), value=1.0).view(batch, n_chunks, chunk, d_inner, d_state)
-    inp = F.pad(inp, (0, 0, 0, 0, 0, pad)).view(batch, n_chunks, chunk, d_inner, d_state)
-    c = F.pad(c, (0, 0, 0, pad)).view(batch, n_chunks, chunk, d_state)
-    decays, inps, cs = decay.unbind(2), inp.unbind(2), c.unbind(2)  # each (B, n_chunks, Di, N)
-
-    local, _ = _chunk_loop(decays[1:], inps[1:], inps[0], None)
-    total_decay = decay.prod(dim=2)
-    starts = [h]
-    for decay_c, local_c in zip(total_decay.unbind(1), local.unbind(1)):
-        starts.append(torch.addcmul(local_c, decay_c, starts[-1]))
-    _, ys = _chunk_loop(decays, inps, torch.stack(starts[:-1], dim=1), cs)
-    y = torch.stack(ys, dim=2).reshape(batch, n_chunks * chunk, d_inner)
-    return y[:, :frames], starts[-1]
 
 
 def _import_kernels() -> tuple:
@@ -195,7 +137,7 @@ class Mamba(nn.Module):
             u = u + self.conv1d.bias
         u = F.silu(u)
         dt, b, c = self._ssm_params(u)
-        decay, inp = _discretize(dt, -torch.exp(self.A_log), b, u)
+        decay, inp = discretize(dt, -torch.exp(self.A_log), b, u)
         h = torch.addcmul(inp, decay, state["ssm"])
         y = torch.matmul(h, c.unsqueeze(-1)).squeeze(-1)
         return self.out_proj(self._gate(y, u, z)), {"conv": window[..., 1:], "ssm": h}
@@ -219,11 +161,11 @@ class Mamba(nn.Module):
         if path == "fused":
             return selective_scan(dt, a, b, c, u, h)
         if path == "chunked":
-            return chunked_scan(*_discretize(dt, a, b, u), c, h)
+            return chunked_scan(*discretize(dt, a, b, u), c, h)
         # Discretising per block bounds memory and halved the time (no page faults on huge tensors).
         ys = []
         for dt_k, u_k, b_k, c_k in zip(*(t.split(SCAN_BLOCK_FRAMES, dim=1) for t in (dt, u, b, c))):
-            y_k, h = reference_scan(*_discretize(dt_k, a, b_k, u_k), c_k, h)
+            y_k, h = reference_scan(*discretize(dt_k, a, b_k, u_k), c_k, h)
             ys.append(y_k)
         return torch.cat(ys, dim=1), h
 

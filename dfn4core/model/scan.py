@@ -1,6 +1,8 @@
-"""The selective scan as one autograd node with a hand-written backward (the training path on the CPU).
+"""The selective scan paths of `Mamba`: the sequential reference (ground truth), the exact chunked
+scan, and the scan as one autograd node with a hand-written backward (the training path on the CPU).
 
-Exact: the same recurrence as `mamba.reference_scan`, in the same order, without a graph node per frame.
+All run the same recurrence; the fused one in the same order as `reference_scan`, without a graph
+node per frame.
 """
 
 from __future__ import annotations
@@ -8,9 +10,69 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+from torch.nn import functional as F
 
 PARALLEL_GRAIN = 32768  # ATen's at::internal::GRAIN_SIZE: smaller elementwise ops stay on one thread
 BLOCK_FRAMES = 16  # frames whose (B, Di, N) tensors are built and used while they sit in the cache
+CHUNK_FRAMES = 32  # chunk length of the two-level scan
+
+
+def discretize(dt: Tensor, a: Tensor, b: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """Zero-order-hold decay exp(dt*A) and input dt*B*u; shapes (..., Di), (Di, N), (..., N) -> (..., Di, N)."""
+    return torch.exp(dt.unsqueeze(-1) * a), (dt * u).unsqueeze(-1) * b.unsqueeze(-2)
+
+
+def reference_scan(decay: Tensor, inp: Tensor, c: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+    """Sequential selective scan h_t = decay_t * h_{t-1} + inp_t, y_t = C_t . h_t (the ground truth).
+
+    Args: decay exp(dt * A), inp dt * B * x and readout c per frame; h the state before the first frame.
+    Returns: y and the state after the last frame.
+
+    Shapes:
+        decay, inp: (B, T, Di, N); c: (B, T, N); h: (B, Di, N) -> y (B, T, Di), h (B, Di, N).
+    """
+    ys = []
+    # Unbind once: indexing the time axis inside the loop measured 4x slower.
+    for decay_t, inp_t, c_t in zip(decay.unbind(1), inp.unbind(1), c.unbind(1)):
+        h = torch.addcmul(inp_t, decay_t, h)
+        ys.append(torch.matmul(h, c_t.unsqueeze(-1)))
+    return torch.stack(ys, dim=1).squeeze(-1), h
+
+
+def _chunk_loop(decay: list[Tensor], inp: list[Tensor], h: Tensor, c: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
+    """The recurrence over the frames of every chunk at once; readouts when `c` is given."""
+    ys = []
+    for i, (decay_l, inp_l) in enumerate(zip(decay, inp)):
+        h = torch.addcmul(inp_l, decay_l, h)
+        if c is not None:
+            ys.append(torch.matmul(h, c[i].unsqueeze(-1)))
+    return h, ys
+
+
+def chunked_scan(decay: Tensor, inp: Tensor, c: Tensor, h: Tensor, chunk: int = CHUNK_FRAMES) -> tuple[Tensor, Tensor]:
+    """Exact two-level scan: within chunks in parallel, then across chunks; same contract as `reference_scan`.
+
+    Pass 1 runs every chunk from a zero state to get its local final state and total decay; pass 2
+    carries the true start state across chunks (T / chunk steps); pass 3 reruns every chunk from its
+    start state and reads out y. Frames padded to a multiple of `chunk` have dt = 0 (decay 1, input 0),
+    so the final state is exact. All products of decays stay in [0, 1]: no log-space cumsum, no overflow.
+    """
+    batch, frames, d_inner, d_state = decay.shape
+    n_chunks = -(-frames // chunk)
+    pad = n_chunks * chunk - frames
+    decay = F.pad(decay, (0, 0, 0, 0, 0, pad), value=1.0).view(batch, n_chunks, chunk, d_inner, d_state)
+    inp = F.pad(inp, (0, 0, 0, 0, 0, pad)).view(batch, n_chunks, chunk, d_inner, d_state)
+    c = F.pad(c, (0, 0, 0, pad)).view(batch, n_chunks, chunk, d_state)
+    decays, inps, cs = decay.unbind(2), inp.unbind(2), c.unbind(2)  # each (B, n_chunks, Di, N)
+
+    local, _ = _chunk_loop(decays[1:], inps[1:], inps[0], None)
+    total_decay = decay.prod(dim=2)
+    starts = [h]
+    for decay_c, local_c in zip(total_decay.unbind(1), local.unbind(1)):
+        starts.append(torch.addcmul(local_c, decay_c, starts[-1]))
+    _, ys = _chunk_loop(decays, inps, torch.stack(starts[:-1], dim=1), cs)
+    y = torch.stack(ys, dim=2).reshape(batch, n_chunks * chunk, d_inner)
+    return y[:, :frames], starts[-1]
 
 
 class SelectiveScan(torch.autograd.Function):

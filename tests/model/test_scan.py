@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from dfn4core.model import scan
-from dfn4core.model.mamba import _discretize, reference_scan
-from dfn4core.model.scan import SelectiveScan
+from dfn4core.model.scan import SelectiveScan, discretize, reference_scan
 
 BATCH, FRAMES, D_INNER, D_STATE = 2, 37, 8, 4  # 37 frames: several blocks and a ragged last one
 
@@ -21,7 +20,7 @@ def _inputs(dtype=torch.float32, frames=FRAMES, dt_shift=-2.0):
 
 
 def _reference(dt, a, b, c, u, h0):
-    return reference_scan(*_discretize(dt, a, b, u), c, h0)
+    return reference_scan(*discretize(dt, a, b, u), c, h0)
 
 
 def _values_and_grads(fn, inputs, use_y=True, use_h=True):
