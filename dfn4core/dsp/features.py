@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
 from dfn4core.config import DspConfig
@@ -95,13 +96,13 @@ class Features(nn.Module):
         low = spec[:, :, : self.dsp.nb_df]  # B, T, F_df, 2
         mag, df_mean = ema(low.pow(2).sum(-1).sqrt(), state["df_mean"], alpha)
         unit = low * torch.rsqrt(mag.clamp_min(DF_MEAN_FLOOR)).unsqueeze(-1)
-        df = unit.permute(0, 3, 1, 2)
+        df = rearrange(unit, "b t f c -> b c t f")  # c: real, imaginary
 
         prev = torch.cat((state["prev_df"][:, None], unit[:, :-1]), dim=1)
         inst_freq = _phasor(_mul_conj(unit, prev)) * self.if_sign
         neighbour = torch.cat((unit[:, :, :1], unit[:, :, :-1]), dim=2)
         # A centred window gives X_k / X_(k-1) = -1 for a frame-centred impulse.
         group_delay = -_phasor(_mul_conj(unit, neighbour))
-        phase = torch.cat((inst_freq, group_delay), dim=-1).permute(0, 3, 1, 2)
+        phase = rearrange(torch.cat((inst_freq, group_delay), dim=-1), "b t f c -> b c t f")
         new_state = {"erb_mean": erb_mean, "df_mean": df_mean, "prev_df": unit[:, -1]}
         return erb, df, phase, new_state

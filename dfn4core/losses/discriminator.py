@@ -9,6 +9,7 @@ with the number of periods or layers.
 from __future__ import annotations
 
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
@@ -50,12 +51,12 @@ class PeriodDiscriminator(nn.Module):
         self.post = weight_norm(nn.Conv2d(channels[-1], 1, (3, 1), 1, (1, 0)))
 
     def forward(self, wave: Tensor) -> tuple[Tensor, list[Tensor]]:
-        batch, length = wave.shape
+        length = wave.shape[1]
         rest = (-length) % self.period
         if rest:
             # Reflect needs rest < length; a shorter wave is padded with zeros instead.
             wave = F.pad(wave[:, None], (0, rest), mode="reflect" if rest < length else "constant")[:, 0]
-        x = wave.reshape(batch, 1, -1, self.period)
+        x = rearrange(wave, "b (t p) -> b 1 t p", p=self.period)  # HiFi-GAN: one column per phase of the period
         features = []
         for conv in self.convs:
             x = F.leaky_relu(conv(x), LRELU_SLOPE)

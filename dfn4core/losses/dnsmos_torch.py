@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 from dfn4core.errors import ConfigError
@@ -267,6 +268,6 @@ class DNSMOSProxy(nn.Module):
         if wave.dim() != 2 or wave.shape[1] == 0:
             raise ValueError(f"wave must be (batch, samples), got {tuple(wave.shape)}")
         windows = self.windows(self.resample(wave))
-        batch, count = windows.shape[:2]
-        mos = self.calibrate(self.raw_scores(windows.reshape(batch * count, -1)))
-        return mos.reshape(batch, count, 3).mean(1)
+        batch = windows.shape[0]
+        mos = self.calibrate(self.raw_scores(rearrange(windows, "b w n -> (b w) n")))  # every window alone
+        return rearrange(mos, "(b w) s -> b w s", b=batch).mean(1)  # s: SIG, BAK, OVRL

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 from dfn4core.errors import ConfigError
@@ -134,8 +135,7 @@ class SpeakerEncoder(nn.Module):
         if starts[-1] + size < frames:  # one more partial, flush with the end, so every frame counts
             starts.append(frames - size)
         mels = torch.stack([mels[:, s : s + size] for s in starts], dim=1)  # B, W, P, 40
-        count = len(starts)
-        partials = self.embed_mels(mels.reshape(batch * count, mels.shape[2], N_MELS)).reshape(batch, count, -1)
+        partials = rearrange(self.embed_mels(rearrange(mels, "b w p m -> (b w) p m")), "(b w) e -> b w e", b=batch)
         return F.normalize(partials.mean(1), dim=1)
 
 

@@ -322,7 +322,7 @@ class DFN3(nn.Module):
             return torch.from_numpy(x).to(wave.device, wave.dtype)
 
         batch, steps = spec.shape[:2]
-        gains = tensor(gains).reshape(batch, steps, dsp.nb_erb)
+        gains = tensor(gains).reshape(batch, steps, dsp.nb_erb)  # B, T, E
         coefs = tensor(coefs).reshape(batch, steps, dsp.nb_df, self.cfg.df_order, 2).transpose(2, 3)  # B, T, O, F_df, 2
         weights = torch.ones(batch, steps, 1, device=wave.device, dtype=wave.dtype)  # one order
         enhanced, past = filter_spectrum(

@@ -253,6 +253,7 @@ class GruLayers(nn.Module):
         return {"h": torch.zeros(batch, self.gru.num_layers, self.gru.hidden_size, device=device, dtype=dtype)}
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        # the state is batch-first (B, layers, H) like every dfn4 state; nn.GRU wants (layers, B, H)
         h = None if state is None else state["h"].transpose(0, 1).contiguous()
         y, h = self.gru(x, h)
         return y, {"h": h.transpose(0, 1)}

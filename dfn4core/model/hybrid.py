@@ -7,6 +7,7 @@ across frames, so the fusion is causal and costs the same per frame in streaming
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -35,10 +36,9 @@ class WaveformEncoder(nn.Module):
         self.fc = GroupedLinear(ch * positions, cfg.emb_width, cfg.lin_groups)
 
     def forward(self, frames: Tensor) -> Tensor:
-        b, t, n = frames.shape
-        x = self.filterbank(frames.reshape(b * t, 1, n))
-        x = F.relu(self.conv(torch.log(x.abs() + WAVE_LOG_FLOOR)))
-        return F.relu(self.fc(x.reshape(b, t, -1)))
+        x = self.filterbank(rearrange(frames, "b t n -> (b t) 1 n"))  # one waveform frame per conv item
+        x = F.relu(self.conv(torch.log(x.abs() + WAVE_LOG_FLOOR)))  # (B T), C, P positions
+        return F.relu(self.fc(rearrange(x, "(b t) c p -> b t (c p)", b=frames.shape[0])))
 
 
 class PhaseEncoder(nn.Module):
@@ -80,12 +80,11 @@ class CrossDomainAttention(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, tokens: Tensor) -> Tensor:
-        b, t, k, _ = tokens.shape
         x = torch.einsum("btkd,kda->btka", tokens, self.proj_in) + self.domain
-        q, key, v = self.qkv(x).reshape(b, t, k, 3, self.heads, -1).unbind(3)  # B, T, K, H, A/H
+        q, key, v = rearrange(self.qkv(x), "b t k (s h c) -> s b t k h c", s=3, h=self.heads)  # c = A/H
         scores = torch.einsum("btqhc,btkhc->bthqk", q, key) * q.shape[-1] ** -0.5
-        mixed = torch.einsum("bthqk,btkhc->btqhc", scores.softmax(-1), v).reshape(b, t, k, -1)
-        return tokens[:, :, 0] + self.out((mixed + x).reshape(b, t, -1))
+        mixed = rearrange(torch.einsum("bthqk,btkhc->btqhc", scores.softmax(-1), v), "b t q h c -> b t q (h c)")
+        return tokens[:, :, 0] + self.out(rearrange(mixed + x, "b t k a -> b t (k a)"))
 
 
 class HybridEncoder(nn.Module):

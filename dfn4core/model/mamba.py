@@ -147,7 +147,7 @@ class Mamba(nn.Module):
         frames = u.shape[1]
         u = torch.cat((buf, u.transpose(1, 2)), dim=-1)  # B, Di, d_conv - 1 + T
         y = F.conv1d(u, self.conv1d.weight, self.conv1d.bias, groups=self.d_inner)
-        return y.transpose(1, 2), u[..., frames:]
+        return y.transpose(1, 2), u[..., frames:]  # B, T, Di; the last d_conv - 1 inputs
 
     def _ssm_params(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """dt (..., Di), B and C (..., N) from the conv output u (..., Di)."""
@@ -221,14 +221,14 @@ class Mamba(nn.Module):
             conv = torch.cat((buf, u.transpose(1, 2)), dim=-1)[..., frames:]
             weight = self.conv1d.weight.squeeze(1)
             u = causal_conv1d_fn(_channels_first(u), weight, self.conv1d.bias, activation="silu")
-            u = u.transpose(1, 2)
+            u = u.transpose(1, 2)  # back to B, T, Di
         dt, b, c = self.x_proj(u).split((self.dt_rank, self.d_state, self.d_state), dim=-1)
         y, ssm = selective_scan_fn(
             _channels_first(u), _channels_first(dt @ self.dt_proj.weight.t()), -torch.exp(self.A_log.float()),
             _channels_first(b), _channels_first(c), self.D.float(), z=_channels_first(z),
             delta_bias=self.dt_proj.bias.float(), delta_softplus=True, return_last_state=True,
         )  # fmt: skip
-        return y.transpose(1, 2), {"conv": conv, "ssm": ssm.to(u.dtype)}
+        return y.transpose(1, 2), {"conv": conv, "ssm": ssm.to(u.dtype)}  # y: B, T, Di
 
 
 def _is_zero(state: State | None) -> bool:
