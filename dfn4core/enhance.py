@@ -13,21 +13,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dfn4core.dsp.attenuation import atten_lim_mix
 from dfn4core.errors import AudioError, ConfigError
-from dfn4core.model.dfnet4 import DFN4
 from dfn4core.io import block_frames
+from dfn4core.model.dfnet4 import DFN4
 
 BLOCK_S = 10.0  # seconds per model call in offline enhancement: bounds memory for long inputs
 MAX_CHANNELS = 1024  # more is a (samples, channels) array passed untransposed, or a mistake
-
-
-def atten_lim_mix(atten_lim_db: float | None) -> float:
-    """Share of the (delayed) noisy input mixed into the output so noise drops by at most atten_lim_db."""
-    if atten_lim_db is None:
-        return 0.0
-    if atten_lim_db < 0:
-        raise ConfigError(f"atten_lim_db must be >= 0, got {atten_lim_db}")
-    return 10.0 ** (-atten_lim_db / 20.0)
 
 
 class Enhancer:

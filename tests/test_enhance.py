@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dfn4core import AudioError, ConfigError, Enhancer, enhance
-from dfn4core.enhance import atten_lim_mix
+from dfn4core.dsp.attenuation import atten_lim_mix
 
 from testaudio import make_noisy
 

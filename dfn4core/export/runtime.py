@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from dfn4core.errors import AudioError, CheckpointError, ConfigError
+from dfn4core.dsp.attenuation import atten_lim_mix
+from dfn4core.errors import AudioError, CheckpointError
 
 METADATA_NAME = "model.json"
 METADATA_VERSION = 1
@@ -146,14 +147,12 @@ class OnnxEnhancer:
     """
 
     def __init__(self, model: OnnxModel, atten_lim_db: float | None = None, channels: int = 1):
-        if atten_lim_db is not None and atten_lim_db < 0:
-            raise ConfigError(f"atten_lim_db must be >= 0, got {atten_lim_db}")
         self.model = model
         self.channels = channels
         self.hop = model.hop_size
         self.delay = model.delay_size
         self.latency = self.delay + self.hop
-        self.mix = 0.0 if atten_lim_db is None else 10.0 ** (-atten_lim_db / 20.0)
+        self.mix = atten_lim_mix(atten_lim_db)
         self.reset()
 
     def reset(self) -> None:
