@@ -1,4 +1,4 @@
-"""Training data: on-the-fly mixing and paired noisy/clean sets, as deterministic 48 kHz items.
+"""Training data: on-the-fly mixing and paired noisy/clean sets, as deterministic items at the model's rate.
 
 Public API: `DataConfig` (with `MixSource`, `PairedSource`, `SplitConfig`), `load_data_config`,
 `build_dataset`, `make_loader`. h5py is imported only when an HDF5 source is read.

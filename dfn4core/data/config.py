@@ -22,7 +22,6 @@ SPLITS = ("train", "valid")
 Channel = Union[Literal["downmix", "first"], int]
 PairedKind = Literal["voicebank", "folders"]
 VOICEBANK_SUBSETS = ("trainset_28spk", "trainset_56spk", "testset")
-_DSP = DspConfig()
 
 
 @dataclass(frozen=True)
@@ -194,8 +193,8 @@ class DataConfig:
             object.__setattr__(self, "cache_dir", _as_path(self.cache_dir, "cache_dir"))
         for name in ("segment_s", "early_reflections_ms", "vad_threshold_db"):
             _number(getattr(self, name), name)
-        if self.segment_size < _DSP.hop_size:
-            raise ConfigError(f"segment_s must be at least one hop ({_DSP.hop_size / _DSP.sr} s), got {self.segment_s}")
+        if self.segment_s <= 0:
+            raise ConfigError(f"segment_s must be positive, got {self.segment_s}")
         if not self.snrs_db:
             raise ConfigError("snrs_db must not be empty")
         if len(self.gain_db) != 2 or self.gain_db[0] > self.gain_db[1]:
@@ -205,23 +204,25 @@ class DataConfig:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.early_reflections_ms < 0:
             raise ConfigError(f"early_reflections_ms must be >= 0, got {self.early_reflections_ms}")
-        if not self.bandlimit_rates_hz or not all(0 < r < _DSP.sr for r in self.bandlimit_rates_hz):
-            raise ConfigError(f"bandlimit_rates_hz must be rates below {_DSP.sr}, got {list(self.bandlimit_rates_hz)}")
+        if not self.bandlimit_rates_hz or not all(r > 0 for r in self.bandlimit_rates_hz):
+            raise ConfigError(f"bandlimit_rates_hz must be positive rates, got {list(self.bandlimit_rates_hz)}")
         if not _is_int(self.seed) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         channel_ok = self.channel in ("downmix", "first") or (_is_int(self.channel) and self.channel >= 0)
         if not channel_ok:
             raise ConfigError(f"channel must be 'downmix', 'first' or a channel index >= 0, got {self.channel!r}")
 
-    @property
-    def sr(self) -> int:
-        """Sample rate of every item: the model's rate."""
-        return _DSP.sr
+    def segment_size(self, dsp: DspConfig) -> int:
+        """Samples per item at the model's rate: round(segment_s * sr), rounded down to a multiple of the hop."""
+        return round(self.segment_s * dsp.sr) // dsp.hop_size * dsp.hop_size
 
-    @property
-    def segment_size(self) -> int:
-        """Samples per item: round(segment_s * sr), rounded down to a multiple of the hop."""
-        return round(self.segment_s * _DSP.sr) // _DSP.hop_size * _DSP.hop_size
+    def check_rate(self, dsp: DspConfig) -> None:
+        """Raises ConfigError when the settings do not fit the model's signal chain: an item shorter
+        than one hop, or a band-limit rate at or above the model's rate."""
+        if self.segment_size(dsp) < dsp.hop_size:
+            raise ConfigError(f"segment_s must be at least one hop ({dsp.hop_size / dsp.sr} s), got {self.segment_s}")
+        if not all(r < dsp.sr for r in self.bandlimit_rates_hz):
+            raise ConfigError(f"bandlimit_rates_hz must be rates below {dsp.sr}, got {list(self.bandlimit_rates_hz)}")
 
     def split(self, name: str) -> SplitConfig:
         """The SplitConfig called `name` ("train" or "valid")."""

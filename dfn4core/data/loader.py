@@ -1,4 +1,4 @@
-"""The training Dataset (fixed-length 48 kHz items from mixing and paired sources) and its DataLoader.
+"""The training Dataset (fixed-length items at the model's rate, from mixing and paired sources) and its DataLoader.
 
 An item is a pure function of (seed, split, epoch, index): it draws from its own
 `np.random.default_rng([seed, split_tag, epoch, index])`, so items do not depend on the worker
@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from dfn4core.config import DspConfig
 from dfn4core.data.config import DataConfig, MixSource
 from dfn4core.data.mixing import mix, random_segment
 from dfn4core.data.paired import PairedSet
-from dfn4core.data.sources import SR, Audio, AudioRef, AudioStore, build_index
+from dfn4core.data.sources import Audio, AudioRef, AudioStore, build_index
 from dfn4core.errors import AudioError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 SPLIT_TAGS = {"train": 0, "valid": 1}
 ORDER_STREAM = 1  # extra entropy word: the per-epoch file order is drawn apart from any item
 MAX_BAD_DRAWS = 20  # unreadable files tolerated in a row before an item fails
-MAX_RIR_SIZE = 4 * SR  # longer RIR tails are cut (they are far below the noise anyway)
+MAX_RIR_S = 4.0  # longer RIR tails are cut (they are far below the noise anyway)
 
 
 class MixSet:
@@ -35,7 +36,7 @@ class MixSet:
     Args:
         source: speech, noise and RIR entries.
         cfg: segment length and augmentation settings.
-        store: opens files at 48 kHz through the cache.
+        store: opens files at the model's rate through the cache.
 
     Raises:
         ConfigError: an entry is missing or an index ends up empty.
@@ -60,13 +61,14 @@ class MixSet:
         """
         cfg = self.cfg
         speech_audio = self.store.open(self.speech[j])
-        speech = random_segment(speech_audio, length, rng, cfg.vad_threshold_db, cfg.min_speech_ratio)
-        noise = random_segment(self._open_random(self.noise, rng), length, rng, wrap=True)
+        sr = self.store.sr
+        speech = random_segment(speech_audio, length, rng, sr, cfg.vad_threshold_db, cfg.min_speech_ratio)
+        noise = random_segment(self._open_random(self.noise, rng), length, rng, sr, wrap=True)
         rir = None
         if self.rir:
             rir_audio = self._open_random(self.rir, rng)
-            rir = rir_audio.read(0, min(rir_audio.frames, MAX_RIR_SIZE))
-        return mix(speech, noise, rir, cfg, rng)
+            rir = rir_audio.read(0, min(rir_audio.frames, round(MAX_RIR_S * sr)))
+        return mix(speech, noise, rir, cfg, rng, sr)
 
     def _open_random(self, refs: Sequence[AudioRef], rng: np.random.Generator) -> Audio:
         for _ in range(MAX_BAD_DRAWS):
@@ -90,15 +92,22 @@ class SegmentDataset(Dataset):
         sets: the sources' indexed files (MixSet or PairedSet).
         weights: one per set.
         num_items: items per epoch.
+        segment_size: samples per item (`DataConfig.segment_size` at the model's rate).
 
     Shapes:
-        item: {"noisy", "clean", "noise"}: float32 tensors (N,), N = cfg.segment_size.
+        item: {"noisy", "clean", "noise"}: float32 tensors (N,), N = segment_size.
     """
 
     def __init__(
-        self, cfg: DataConfig, split: str, sets: Sequence[MixSet | PairedSet], weights: Sequence[float], num_items: int
+        self,
+        cfg: DataConfig,
+        split: str,
+        sets: Sequence[MixSet | PairedSet],
+        weights: Sequence[float],
+        num_items: int,
+        segment_size: int,
     ):
-        self.cfg, self.split, self.sets = cfg, split, tuple(sets)
+        self.cfg, self.split, self.sets, self.segment_size = cfg, split, tuple(sets), segment_size
         self.ends = np.cumsum(_share(num_items, weights))
         self.epoch = 0
 
@@ -122,7 +131,7 @@ class SegmentDataset(Dataset):
         rng = np.random.default_rng([self.cfg.seed, SPLIT_TAGS[self.split], self.epoch, index])
         for _ in range(MAX_BAD_DRAWS):
             try:
-                noisy, clean, noise = source.item(j, rng, self.cfg.segment_size)
+                noisy, clean, noise = source.item(j, rng, self.segment_size)
                 break
             except AudioError:  # already logged by the store; draw another file of the same source
                 j = int(rng.integers(source.size))
@@ -150,30 +159,33 @@ def _file_order(n: int, entropy: list[int]) -> tuple[int, int]:
             return a, b
 
 
-def build_dataset(cfg: DataConfig, split: str) -> SegmentDataset:
+def build_dataset(cfg: DataConfig, split: str, dsp: DspConfig) -> SegmentDataset:
     """Indexes the sources of `split` and returns its Dataset.
 
     Args:
         cfg: the data config.
         split: "train" or "valid".
+        dsp: the model's signal chain: items are at its rate, whole hops long.
 
     Returns:
         A SegmentDataset of `split.num_items` items (default: one per speech file and per pair).
 
     Raises:
-        ConfigError: no sources for the split, a missing folder or file, an empty index, or an
+        ConfigError: settings that do not fit `dsp`, no sources for the split, a missing folder or file, an empty index, or an
             HDF5 source without h5py installed.
     """
+    cfg.check_rate(dsp)
     split_cfg = cfg.split(split)
     if not split_cfg.sources:
         raise ConfigError(f"no {split} data configured: add [[{split}.mix]] or [[{split}.paired]] sources")
-    store = AudioStore(cfg.cache_dir, cfg.channel)
+    store = AudioStore(cfg.cache_dir, cfg.channel, sr=dsp.sr)
     sets: list[MixSet | PairedSet] = [MixSet(s, cfg, store) for s in split_cfg.mix]
     sets += [PairedSet(p, store) for p in split_cfg.paired]
     weights = [s.weight for s in split_cfg.sources]
     num_items = split_cfg.num_items or sum(s.size for s in sets)
-    logger.info("%s data: %d source(s), %d items of %d samples", split, len(sets), num_items, cfg.segment_size)
-    return SegmentDataset(cfg, split, sets, weights, num_items)
+    segment_size = cfg.segment_size(dsp)
+    logger.info("%s data: %d source(s), %d items of %d samples", split, len(sets), num_items, segment_size)
+    return SegmentDataset(cfg, split, sets, weights, num_items, segment_size)
 
 
 def make_loader(

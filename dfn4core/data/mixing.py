@@ -2,7 +2,7 @@
 
 Segments with a speech-activity check, SNR mixing, gain, reverberation (the target keeps the
 direct path and early reflections), random biquad EQ, band-limiting and clipping. All signals
-are mono float arrays at 48 kHz.
+are mono float arrays at the rate `sr` the caller passes (the model's `DspConfig.sr`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dfn4core.config import DspConfig
 from dfn4core.data.config import DataConfig
 from dfn4core.data.sources import Audio
 from dfn4core.io import resample
 
-SR = DspConfig().sr
 VAD_FRAME_S = 0.02
 SEGMENT_TRIES = 5  # speech segments tried before keeping the most active one
 EPS = 1e-10
@@ -38,7 +36,7 @@ def frame_levels_db(x: np.ndarray, frame_size: int) -> np.ndarray:
     return 10 * np.log10(np.mean(frames**2, axis=1) + EPS)
 
 
-def speech_ratio(x: np.ndarray, threshold_db: float, sr: int = SR) -> float:
+def speech_ratio(x: np.ndarray, threshold_db: float, sr: int) -> float:
     """Fraction of 20 ms frames of `x` whose level exceeds `threshold_db` (an energy VAD)."""
     levels = frame_levels_db(x, round(VAD_FRAME_S * sr))
     return float(np.mean(levels > threshold_db)) if len(levels) else 0.0
@@ -57,6 +55,7 @@ def random_segment(
     audio: Audio,
     length: int,
     rng: np.random.Generator,
+    sr: int,
     threshold_db: float | None = None,
     min_ratio: float = 0.0,
     wrap: bool = False,
@@ -70,6 +69,7 @@ def random_segment(
         audio: mono audio with `frames` and `read(start, stop)`.
         length: samples wanted.
         rng: the item's generator.
+        sr: sample rate of `audio` (the VAD's frames are 20 ms).
         threshold_db: VAD frame threshold in dBFS; None = no activity check.
         min_ratio: fraction of active frames that accepts a segment.
         wrap: pad a short file by repeating it (noise) instead of with zeros (speech).
@@ -85,7 +85,7 @@ def random_segment(
         segment = fit_length(audio.read(start, start + length), length, wrap)
         if threshold_db is None:
             return segment.astype(np.float32)
-        ratio = speech_ratio(segment, threshold_db)
+        ratio = speech_ratio(segment, threshold_db, sr)
         if ratio > best_ratio:
             best, best_ratio = segment, ratio
         if ratio >= min_ratio:
@@ -153,7 +153,7 @@ def reverberate(speech: np.ndarray, rir: np.ndarray, early_size: int) -> tuple[n
     return (reverberant * scale).astype(np.float32), (target * scale).astype(np.float32)
 
 
-def biquad(kind: str, freq_hz: float, gain_db: float, q: float, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+def biquad(kind: str, freq_hz: float, gain_db: float, q: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients (b, a), each (3,), of an RBJ-cookbook "peaking", "lowshelf" or "highshelf" filter."""
     amp = 10 ** (gain_db / 40)
     w0 = 2 * math.pi * freq_hz / sr
@@ -197,7 +197,7 @@ def equalize(x: np.ndarray, filters: Sequence[tuple[np.ndarray, np.ndarray]]) ->
     return np.fft.irfft(spec, n_fft)[: len(x)].astype(np.float32)
 
 
-def random_eq(x: np.ndarray, rng: np.random.Generator, sr: int = SR) -> np.ndarray:
+def random_eq(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
     """1 to EQ_MAX_FILTERS random peaking/shelf biquads (gains EQ_GAIN_DB, Q EQ_Q); (N,) -> (N,)."""
     filters = []
     for _ in range(int(rng.integers(1, EQ_MAX_FILTERS + 1))):
@@ -207,7 +207,7 @@ def random_eq(x: np.ndarray, rng: np.random.Generator, sr: int = SR) -> np.ndarr
     return equalize(x, filters)
 
 
-def bandlimit(x: np.ndarray, sr_low: int, sr: int = SR) -> np.ndarray:
+def bandlimit(x: np.ndarray, sr_low: int, sr: int) -> np.ndarray:
     """Removes content above sr_low / 2: resampled down to sr_low and back (soxr); (N,) -> (N,)."""
     return fit_length(resample(resample(x, sr, sr_low), sr_low, sr), len(x)).astype(np.float32)
 
@@ -218,7 +218,12 @@ def clip(x: np.ndarray, level: float) -> np.ndarray:
 
 
 def mix(
-    speech: np.ndarray, noise: np.ndarray, rir: np.ndarray | None, cfg: DataConfig, rng: np.random.Generator
+    speech: np.ndarray,
+    noise: np.ndarray,
+    rir: np.ndarray | None,
+    cfg: DataConfig,
+    rng: np.random.Generator,
+    sr: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turns a speech and a noise segment into a training item, following `cfg`'s probabilities.
 
@@ -232,6 +237,7 @@ def mix(
         rir: room impulse response, or None for no reverberation.
         cfg: augmentation settings.
         rng: the item's generator.
+        sr: sample rate of the segments.
 
     Returns:
         (noisy, clean, noise), each (N,) float32, with noise = noisy - clean (so it holds the
@@ -240,14 +246,14 @@ def mix(
     clean = np.asarray(speech, dtype=np.float32)
     noise = np.asarray(noise, dtype=np.float32)
     if rng.random() < cfg.p_bandlimit:
-        clean = bandlimit(clean, int(rng.choice(cfg.bandlimit_rates_hz)))
+        clean = bandlimit(clean, int(rng.choice(cfg.bandlimit_rates_hz)), sr)
     if rng.random() < cfg.p_eq:
-        clean = random_eq(clean, rng)
+        clean = random_eq(clean, rng, sr)
     if rng.random() < cfg.p_eq:
-        noise = random_eq(noise, rng)
+        noise = random_eq(noise, rng, sr)
     reverberant = clean
     if rir is not None and rng.random() < cfg.p_reverb:
-        reverberant, clean = reverberate(clean, rir, round(cfg.early_reflections_ms * SR / 1000))
+        reverberant, clean = reverberate(clean, rir, round(cfg.early_reflections_ms * sr / 1000))
     noisy = reverberant + scale_to_snr(reverberant, noise, float(rng.choice(cfg.snrs_db)))
     gain = np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
     noisy, clean = noisy * gain, clean * gain

@@ -68,7 +68,7 @@ class PairedSet:
 
     Args:
         source: where the pairs are.
-        store: opens files at 48 kHz through the cache.
+        store: opens files at the model's rate through the cache.
 
     Raises:
         ConfigError: missing folders or no readable pair.

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile as sf
 
-from dfn4core.config import DspConfig
 from dfn4core.data import hdf5
 from dfn4core.data.config import Channel
 from dfn4core.errors import AudioError, ConfigError
@@ -30,7 +29,6 @@ from dfn4core.io import AUDIO_EXTENSIONS, AudioInfo, StreamResampler, audio_info
 
 logger = logging.getLogger(__name__)
 
-SR = DspConfig().sr
 DIRECT_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "CAF", "FLAC"})
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl"})
 HDF5_SUFFIXES = frozenset({".hdf5", ".h5"})
@@ -110,15 +108,16 @@ class FileAudio:
 
 
 class AudioStore:
-    """Opens AudioRefs as mono 48 kHz Audio, through the disk cache; remembers unreadable items.
+    """Opens AudioRefs as mono Audio at rate `sr`, through the disk cache; remembers unreadable items.
 
     Args:
         cache_dir: folder of the float32 cache; None = decode and resample on every open.
         channel: channel policy for multichannel audio.
+        sr: the rate every file is resampled to (the model's `DspConfig.sr`).
     """
 
-    def __init__(self, cache_dir: Path | None, channel: Channel = "downmix"):
-        self.cache_dir, self.channel = cache_dir, channel
+    def __init__(self, cache_dir: Path | None, channel: Channel = "downmix", *, sr: int):
+        self.cache_dir, self.channel, self.sr = cache_dir, channel, sr
         self._hdf5 = hdf5.Hdf5Reader()
         self._bad: set[AudioRef] = set()
 
@@ -159,7 +158,7 @@ class AudioStore:
             st = ref.path.stat()
         except OSError:
             return None
-        ident = f"{CACHE_VERSION}|{ref.path.resolve()}|{ref.key}|{st.st_mtime_ns}|{st.st_size}|{SR}"
+        ident = f"{CACHE_VERSION}|{ref.path.resolve()}|{ref.key}|{st.st_mtime_ns}|{st.st_size}|{self.sr}"
         digest = hashlib.sha1(ident.encode()).hexdigest()
         return self.cache_dir / digest[:2] / f"{digest}.npy"
 
@@ -167,12 +166,12 @@ class AudioStore:
         if ref.key is not None:
             dataset, codec, sr = self._hdf5.dataset(ref.path, ref.key)
             self._check_channels(dataset.shape[0] if codec == "pcm" and dataset.ndim == 2 else 1, ref)
-            if codec == "pcm" and sr == SR:
+            if codec == "pcm" and sr == self.sr:
                 return ArrayAudio(dataset, self.channel, hdf5.pcm_scale(dataset.dtype))
             cached = self.cache_path(ref)
             if cached is not None and cached.exists():
                 return self._load_cached(cached, ref)
-            audio = resample(hdf5.decode(dataset, codec, str(ref)), sr, SR)
+            audio = resample(hdf5.decode(dataset, codec, str(ref)), sr, self.sr)
             self._check_channels(audio.shape[0], ref)
             return self._store(ref, cached, audio.shape[1], audio.shape[0], lambda f: _write_rows(f, audio))
         cached = self.cache_path(ref)
@@ -180,17 +179,17 @@ class AudioStore:
             return self._load_cached(cached, ref)
         info = audio_info(ref.path)
         self._check_channels(info.channels, ref)
-        if info.sr == SR and info.format in DIRECT_FORMATS:
+        if info.sr == self.sr and info.format in DIRECT_FORMATS:
             return FileAudio(ref.path, info.frames, self.channel)
-        frames = math.floor(info.frames * SR / info.sr + 0.5)  # soxr's output length (round half up)
-        return self._store(ref, cached, frames, info.channels, lambda f: _write_resampled(f, ref.path, info, frames))
+        frames = math.floor(info.frames * self.sr / info.sr + 0.5)  # soxr's output length (round half up)
+        return self._store(ref, cached, frames, info.channels, lambda f: _write_resampled(f, ref.path, info, frames, self.sr))
 
     def _store(self, ref: AudioRef, cached: Path | None, frames: int, channels: int, fill: Callable) -> Audio:
         """Writes `fill`'s rows into the cache and maps them; without a (writable) cache, keeps them in memory."""
         if cached is not None:
             try:
                 _save_atomic(cached, frames, channels, fill)
-                logger.debug("cached %s at %d Hz as %s", ref, SR, cached)
+                logger.debug("cached %s at %d Hz as %s", ref, self.sr, cached)
                 return self._load_cached(cached, ref)
             except OSError as err:
                 logger.warning("cannot write cache entry %s (%s); reading %s uncached", cached, err, ref)
@@ -230,9 +229,9 @@ def _write_rows(f: Any, block: np.ndarray, room: int | None = None) -> int:
     return n
 
 
-def _write_resampled(f: Any, path: Path, info: AudioInfo, frames: int) -> None:
+def _write_resampled(f: Any, path: Path, info: AudioInfo, frames: int, sr: int) -> None:
     """Streams a file through StreamResampler into exactly `frames` rows (zero-padded if the header overstated)."""
-    stream = StreamResampler(info.sr, SR, info.channels)
+    stream = StreamResampler(info.sr, sr, info.channels)
     done = 0
     for block in iter_blocks(path, CACHE_BLOCK):
         done += _write_rows(f, stream.process(block), frames - done)

@@ -21,6 +21,7 @@ import torch
 from dfn4core.atomic import remove_stale_temps, same_file, write_atomically
 from dfn4core.benchmark.quantization import compare_outputs, compare_timings
 from dfn4core.benchmark.timing import BenchmarkSettings
+from dfn4core.config import DspConfig
 from dfn4core.data.loader import build_dataset
 from dfn4core.data.mixing import scale_to_snr
 from dfn4core.errors import ConfigError, ExportError
@@ -69,8 +70,8 @@ def generated_pairs(n: int, seconds: float, sr: int, seed: int = 0) -> list[tupl
     return pairs
 
 
-def _dataset_pairs(data: Any, split: str, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    dataset = build_dataset(data, split)
+def _dataset_pairs(data: Any, split: str, n: int, dsp: DspConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    dataset = build_dataset(data, split, dsp)
     items = (dataset[i] for i in range(min(n, len(dataset))))
     return [(item["noisy"].numpy(), item["clean"].numpy()) for item in items]
 
@@ -157,7 +158,7 @@ def quantize_checkpoint(
         quantized = quantize_dynamic(model)
     elif method == "static":
         if data is not None:
-            clips, calibration = _dataset_pairs(data, "train", CALIB_ITEMS), "DATA.toml train items"
+            clips, calibration = _dataset_pairs(data, "train", CALIB_ITEMS, model.cfg.dsp), "DATA.toml train items"
         else:
             clips, calibration = generated_pairs(CALIB_ITEMS, CALIB_SECONDS, sr, seed=1), "generated mixtures"
         calibration = f"{len(clips)} {calibration}"
@@ -168,7 +169,7 @@ def quantize_checkpoint(
         calibration = f"{qat.steps} QAT steps of batch {qat.batch_size} on the DATA.toml train split"
     save_quantized(quantized, out_path, method)
     if data is not None and data.valid.sources:
-        pairs, validation = _dataset_pairs(data, "valid", valid_items), "DATA.toml valid split"
+        pairs, validation = _dataset_pairs(data, "valid", valid_items, model.cfg.dsp), "DATA.toml valid split"
     else:
         pairs, validation = generated_pairs(valid_items, valid_seconds, sr, seed=2), "generated mixtures"
     validation = f"{len(pairs)} items of {validation}"

@@ -63,7 +63,7 @@ def quantize_qat(
         opt = torch.optim.AdamW(net.parameters(), settings.lr)
         dist = DistContext()
         ctx = StepContext(torch.device("cpu"), dist, settings.grad_clip, None, None)
-        dataset = build_dataset(data, "train")
+        dataset = build_dataset(data, "train", net.cfg.dsp)
         per_epoch, step, skipped = steps_per_epoch(len(dataset), settings.batch_size, 1), 0, 0
         while step < settings.steps:
             for batch in epoch_loader(dataset, settings, dist, step // per_epoch, step % per_epoch):

@@ -155,8 +155,9 @@ class _Run:
         self.extra_loss = self.distiller
         if self.distiller is not None and any(True for _ in self.distiller.parameters()):
             self.extra_loss = wrap(self.distiller, self.dist, device)  # the projection trains on every rank
-        self.train_set = build_dataset(self.data, "train")
-        self.valid_set = build_dataset(self.data, "valid") if cfg.valid_every else None
+        dsp = self.model.cfg.dsp
+        self.train_set = build_dataset(self.data, "train", dsp)
+        self.valid_set = build_dataset(self.data, "valid", dsp) if cfg.valid_every else None
         self.per_epoch = steps_per_epoch(len(self.train_set), cfg.batch_size, self.dist.world_size)
         self.logbook = Logbook(self.run_dir, enabled=self.dist.is_main)
         if self.dist.is_main:

@@ -442,6 +442,7 @@ RECIPE_CORPUS = "~/dfn4-corpus/"
 def stage_validset(args: argparse.Namespace) -> None:
     """Renders the fixed validation pairs (valid speakers x valid noises x valid RIRs, SNR -5..15 dB)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from dfn4core.config import DspConfig
     from dfn4core.data.config import DataConfig
     from dfn4core.data.loader import build_dataset
 
@@ -451,7 +452,7 @@ def stage_validset(args: argparse.Namespace) -> None:
                         "rir": [m / "valid_rir.csv"]}], "num_items": args.valid_items},
         segment_s=args.valid_segment_s, snrs_db=(-5.0, 0.0, 5.0, 10.0, 15.0), p_reverb=0.3, min_speech_ratio=0.5,
         seed=args.seed, cache_dir=args.out / "cache")
-    ds = build_dataset(cfg, "valid")
+    ds = build_dataset(cfg, "valid", DspConfig())  # the pairs are at the models' rate
     for i in range(len(ds)):
         noisy_path = args.out / "valid_pairs" / "noisy" / f"{i:05d}.wav"
         if noisy_path.exists():

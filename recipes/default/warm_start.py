@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dfn4core.config import ModelConfig
+from dfn4core.config import DspConfig, ModelConfig
 from dfn4core.data.config import load_data_config
 from dfn4core.data.loader import build_dataset, make_loader
 from dfn4core.model.checkpoint import load_model, save_model
@@ -44,7 +44,7 @@ from dfn4core.train.warm_start import distill_to_teacher, fit_temporal
 def batches(data: Path, batch_size: int, seed: int):
     """Endless noisy training mixtures (B, N) from a data config, epoch after epoch."""
     cfg = load_data_config(data)
-    dataset = build_dataset(cfg, "train")
+    dataset = build_dataset(cfg, "train", DspConfig())  # DFN3 and every dfn4 variant share the signal chain
     epoch = 0
     while True:
         for batch in make_loader(dataset, batch_size, num_workers=1, seed=seed, epoch=epoch):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from dfn4core.config import DspConfig
 from dfn4core.data import DataConfig, MixSource, PairedSource, SplitConfig, load_data_config
 from dfn4core.errors import ConfigError
 
@@ -35,7 +36,7 @@ def test_example_parses_with_paths_resolved_against_its_folder():
     vb = folder / "VCTK-DEMAND"
     assert cfg.train.paired[0].dirs == (vb / "noisy_trainset_28spk_wav", vb / "clean_trainset_28spk_wav")
     assert cfg.valid.paired[0].subset == "testset" and cfg.valid.num_items == 200
-    assert cfg.snrs_db == (-5, 0, 5, 10, 20, 40) and cfg.segment_size == 144_000
+    assert cfg.snrs_db == (-5, 0, 5, 10, 20, 40) and cfg.segment_size(DspConfig()) == 144_000
 
 
 def test_relative_paths_and_segment_rounding(tmp_path):
@@ -44,7 +45,7 @@ def test_relative_paths_and_segment_rounding(tmp_path):
     assert mix.speech == (tmp_path / "conf" / "speech",)
     assert mix.noise == (tmp_path / "noise",)
     assert mix.rir == (Path("/abs/rirs"),)
-    assert load_data_config(path).segment_size == 48_000  # round(48048) down to a multiple of 480
+    assert load_data_config(path).segment_size(DspConfig()) == 48_000  # round(48048) down to a multiple of 480
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,8 @@ def test_unknown_key_is_named_with_the_file(tmp_path, text, key):
         "gain_db = [6, -6]",
         "snrs_db = []",
         'snrs_db = ["a"]',
-        "segment_s = 0.001",
+        "segment_s = 0",
+        "bandlimit_rates_hz = [0]",
         "seed = 1.5",
         "[[train.mix]]\nspeech = [\"s\"]",  # noise is required
         '[[train.paired]]\nkind = "voicebank"',  # data_dir is required
@@ -87,6 +89,13 @@ def test_unknown_key_is_named_with_the_file(tmp_path, text, key):
 def test_invalid_values_are_config_errors_naming_the_file(tmp_path, text):
     with pytest.raises(ConfigError, match=r"data\.toml"):
         load_data_config(write_toml(tmp_path, text))
+
+
+@pytest.mark.parametrize(("text", "match"), [("segment_s = 0.001", "at least one hop"), ("bandlimit_rates_hz = [48000]", "below 48000")])
+def test_settings_that_do_not_fit_the_model_rate_are_refused_when_the_data_is_built(tmp_path, text, match):
+    cfg = load_data_config(write_toml(tmp_path, text))  # the file alone does not know the model's rate
+    with pytest.raises(ConfigError, match=match):
+        cfg.check_rate(DspConfig())
 
 
 def test_missing_file_is_a_config_error(tmp_path):

@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 from testaudio import speech_like
 
+from dfn4core.config import DspConfig
 from dfn4core.data import DataConfig, MixSource, SplitConfig, build_dataset, hdf5, make_loader
 from dfn4core.data.sources import AudioRef, AudioStore, build_index
 from dfn4core.errors import ConfigError
@@ -19,6 +20,9 @@ from dfn4core.errors import ConfigError
 h5py = pytest.importorskip("h5py", reason="h5py not installed (pip install 'dfn4[hdf5]')")
 
 HDF5_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dfn_hdf5"
+
+DSP = DspConfig()  # the model's signal chain: files are opened and items made at its rate
+SR = DSP.sr
 
 
 @pytest.fixture
@@ -44,16 +48,16 @@ def make_h5(path, group, codec, sr, items: dict[str, np.ndarray]):
 
 
 def test_real_pcm_speech(real_hdf5):
-    refs = build_index([real_hdf5 / "clean.hdf5"], "speech", AudioStore(None))
+    refs = build_index([real_hdf5 / "clean.hdf5"], "speech", AudioStore(None, sr=SR))
     assert refs == (AudioRef(real_hdf5 / "clean.hdf5", "speech/assets_clean_freesound_33711.wav"),)
-    audio = AudioStore(None).open(refs[0])  # pcm at 48 kHz: sliced straight from the file
+    audio = AudioStore(None, sr=SR).open(refs[0])  # pcm at 48 kHz: sliced straight from the file
     assert audio.frames == 508_591
     x = audio.read(100_000, 104_800)
     assert x.shape == (4800,) and x.dtype == np.float32 and 1e-3 < np.abs(x).max() <= 1
 
 
 def test_real_flac_and_vorbis_noise_decode_alike(real_hdf5, tmp_path):
-    store = AudioStore(tmp_path / "cache")
+    store = AudioStore(tmp_path / "cache", sr=SR)
     decoded = {}
     for codec in ("flac", "vorbis"):
         refs = build_index([real_hdf5 / f"noise_{codec}.hdf5"], "noise", store)
@@ -65,17 +69,17 @@ def test_real_flac_and_vorbis_noise_decode_alike(real_hdf5, tmp_path):
 
 def test_missing_group_and_missing_h5py_are_config_errors(real_hdf5, monkeypatch):
     with pytest.raises(ConfigError, match="no 'rir' group"):
-        build_index([real_hdf5 / "clean.hdf5"], "rir", AudioStore(None))
+        build_index([real_hdf5 / "clean.hdf5"], "rir", AudioStore(None, sr=SR))
     monkeypatch.setitem(sys.modules, "h5py", None)
     with pytest.raises(ConfigError, match=r"pip install 'dfn4\[hdf5\]'"):
-        build_index([real_hdf5 / "clean.hdf5"], "speech", AudioStore(None))
+        build_index([real_hdf5 / "clean.hdf5"], "speech", AudioStore(None, sr=SR))
 
 
 @pytest.mark.parametrize("codec", ["pcm", "flac", "vorbis"])
 def test_generated_16k_file_is_resampled_and_cached(tmp_path, codec):
     stereo = np.stack([speech_like(0.5, 16_000, 0), speech_like(0.5, 16_000, 1)])
     path = make_h5(tmp_path / f"s_{codec}.hdf5", "speech", codec, 16_000, {"a.wav": stereo})
-    store = AudioStore(tmp_path / "cache", channel="first")
+    store = AudioStore(tmp_path / "cache", channel="first", sr=SR)
     audio = store.open(build_index([path], "speech", store)[0])
     assert audio.frames == 24_000 and isinstance(audio.data, np.memmap)
     x = audio.read(0, 24_000)
@@ -89,7 +93,7 @@ def test_pcm_scale():
 def test_hdf5_mix_dataset_is_identical_with_workers(real_hdf5, tmp_path):
     source = MixSource(speech=(real_hdf5 / "clean.hdf5",), noise=(real_hdf5 / "noise_vorbis.hdf5",))
     cfg = DataConfig(train=SplitConfig(mix=(source,), num_items=4), segment_s=0.5, cache_dir=tmp_path / "cache")
-    ds = build_dataset(cfg, "train")
+    ds = build_dataset(cfg, "train", DSP)
     first = ds[0]  # opens the HDF5 files in this process before the workers fork
     serial = next(iter(make_loader(ds, 4, 0, seed=0)))
     parallel = next(iter(make_loader(ds, 4, 2, seed=0)))

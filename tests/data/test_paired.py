@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 from testaudio import speech_like, write
 
+from dfn4core.config import DspConfig
 from dfn4core.data import DataConfig, PairedSource, SplitConfig, build_dataset
 from dfn4core.data.paired import match_pairs
 from dfn4core.errors import ConfigError
+
+DSP = DspConfig()  # the model's signal chain: items at its rate
 
 
 def make_pairs(noisy_dir, clean_dir, names, sr=16_000, seconds=0.6, clean_ext="wav"):
@@ -46,7 +49,7 @@ def test_voicebank_items_are_aligned_48k_segments(tmp_path):
     make_pairs(noisy_dir, clean_dir, ["p226_003"], seconds=0.2)  # shorter than a segment
     source = PairedSource(kind="voicebank", data_dir=vb)
     cfg = DataConfig(train=SplitConfig(paired=(source,)), segment_s=0.5, cache_dir=tmp_path / "cache")
-    ds = build_dataset(cfg, "train")
+    ds = build_dataset(cfg, "train", DSP)
     assert len(ds) == 3
     items = [ds[i] for i in range(3)]
     for item in items:
@@ -64,5 +67,5 @@ def test_folders_kind_with_unreadable_pair_skipped(tmp_path, caplog):
     source = PairedSource(kind="folders", noisy_dir=tmp_path / "n", clean_dir=tmp_path / "c")
     cfg = DataConfig(train=SplitConfig(paired=(source,)), segment_s=0.1)
     with caplog.at_level(logging.WARNING):
-        ds = build_dataset(cfg, "train")
+        ds = build_dataset(cfg, "train", DSP)
     assert len(ds) == 1 and "b.wav" in caplog.text

@@ -2,16 +2,16 @@ import dataclasses
 
 import pytest
 import torch
+from corpus import Crash, corpus_config, crash_at
 
 from dfn4core import DFN4, ConfigError, ModelConfig
+from dfn4core.config import DspConfig
 from dfn4core.data.loader import build_dataset
 from dfn4core.losses.distill import DistillConfig, DistillWeights, compressed
 from dfn4core.model.checkpoint import save_model
 from dfn4core.train.config import OptimConfig, TrainConfig, load_train_config
 from dfn4core.train.distill import distill
 from dfn4core.train.runner import train
-
-from corpus import Crash, corpus_config, crash_at
 
 STEPS = 6
 CFG = TrainConfig(
@@ -26,6 +26,8 @@ CFG = TrainConfig(
     optim=OptimConfig(warmup_steps=1, lr=1e-2),
     distill=DistillConfig(weights=DistillWeights(spec=5e4, df=5e4, erb_gains=10.0, emb=1.0)),
 )
+
+DSP = DspConfig()  # the model's signal chain: items at its rate
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def test_distilled_student_ends_closer_to_the_teacher(tmp_path, data, teacher):
     teacher_model, path = teacher
     plain = train(CFG, data, tmp_path / "plain").model
     distilled = distill(CFG, data, tmp_path / "distilled", path).model
-    valid = build_dataset(data, "valid")
+    valid = build_dataset(data, "valid", DSP)
     noisy = torch.stack([valid[i]["noisy"] for i in range(2)])
     assert _distance(distilled, teacher_model, noisy) < _distance(plain, teacher_model, noisy)
     stored = load_train_config(tmp_path / "distilled" / "train.toml")
