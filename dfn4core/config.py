@@ -260,7 +260,9 @@ def dataclass_from_dict(
         raise ConfigError(f"{where.rstrip('.') or 'config'}: {err}") from err
 
 
-def check_table(cls: Any, data: Any, where: str = "", *, known: Collection[str] | None = None, typed: bool = True) -> None:
+def check_table(
+    cls: Any, data: Any, where: str = "", *, known: Collection[str] | None = None, typed: bool = True
+) -> None:
     """Checks that `data` is a table whose keys are fields of dataclass `cls` (or `known`), each of its type.
 
     Raises:
@@ -271,7 +273,8 @@ def check_table(cls: Any, data: Any, where: str = "", *, known: Collection[str] 
     names = set(known) if known is not None else {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"unknown keys: {', '.join(where + k for k in unknown)} (known here: {', '.join(sorted(names))})")
+        listed = ", ".join(where + k for k in unknown)
+        raise ConfigError(f"unknown keys: {listed} (known here: {', '.join(sorted(names))})")
     if typed:
         check_types(cls, data, where)
 

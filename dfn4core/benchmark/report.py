@@ -1,4 +1,5 @@
-"""`dfn4 benchmark`'s measurement: every figure of each model on each backend at each thread count, as plain dicts ready for JSON."""
+"""`dfn4 benchmark`'s measurement: every figure of each model on each backend at each thread count,
+as plain dicts ready for JSON, with the machine they were measured on."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from dfn4core.data.mixing import scale_to_snr
 from dfn4core.errors import ConfigError, ExportError
 from dfn4core.model.checkpoint import checkpoint_dict, load_model
 from dfn4core.model.dfnet4 import DFN4
-from dfn4core.model.quantized import (  # noqa: F401  (QuantizedLayer, quantize_*: this module's public names before the split)
+from dfn4core.model.quantized import (
     QuantizedLayer,
     check_method,
     is_quantized,
@@ -38,6 +38,17 @@ from dfn4core.model.quantized import (  # noqa: F401  (QuantizedLayer, quantize_
 from dfn4core.pretrained import resolve_model
 from dfn4core.synth import speech_like
 from dfn4core.train.qat import QatSettings, quantize_qat
+
+__all__ = [  # with the INT8 layers and QAT this module held before they moved beside the model and training
+    "QatSettings",
+    "QuantizationReport",
+    "QuantizedLayer",
+    "generated_pairs",
+    "quantize_checkpoint",
+    "quantize_dynamic",
+    "quantize_static",
+    "save_quantized",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +132,7 @@ def quantize_checkpoint(
     """Quantizes a checkpoint, writes the INT8 model and a JSON report beside it, and returns the report.
 
     Args:
-        checkpoint: float model checkpoint, or a shipped model's name ("full", "lite").
+        checkpoint: float model checkpoint, or a shipped model's name ("full").
         out_path: the INT8 model (.pt); the report goes to OUT.report.json (`report_path`).
             Neither may be the checkpoint itself, even with `overwrite`.
         method: "dynamic", "static" or "qat".
@@ -173,10 +184,11 @@ def quantize_checkpoint(
     else:
         pairs, validation = generated_pairs(valid_items, valid_seconds, sr, seed=2), "generated mixtures"
     validation = f"{len(pairs)} items of {validation}"
+    rtf, step_ms = compare_timings(model, quantized, rtf_settings or BenchmarkSettings(**RTF_SETTINGS))
     report = QuantizationReport(
         method, out_path, report_path, torch.backends.quantized.engine, _float_bytes(model), out_path.stat().st_size,
-        quantized_layer_names(model, method), *compare_timings(model, quantized, rtf_settings or BenchmarkSettings(**RTF_SETTINGS)),
-        compare_outputs(model, quantized, pairs), validation, calibration,
+        quantized_layer_names(model, method), rtf, step_ms, compare_outputs(model, quantized, pairs), validation,
+        calibration,
     )  # fmt: skip
     write_atomically(report_path, lambda tmp: Path(tmp).write_text(json.dumps(report.to_dict(), indent=2)))
     logger.info("quantized (%s) %s -> %s", method, checkpoint, out_path)
