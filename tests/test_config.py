@@ -1,8 +1,11 @@
 import dataclasses
+import functools
+import re
 
 import pytest
 
 from dfn4core import ConfigError, DspConfig, ModelConfig
+from dfn4core.config import dataclass_from_dict
 
 
 def test_defaults_match_the_design():
@@ -55,3 +58,37 @@ def test_unknown_keys_are_errors():
         ModelConfig.from_dict({"nope": 1})
     with pytest.raises(ConfigError, match="unknown keys: dsp.hop "):
         ModelConfig.from_dict({"dsp": {"hop": 1}})
+
+
+def test_variants_are_one_tuple_and_built_by_name():
+    assert ModelConfig.VARIANTS == ("full", "lite", "tiny")
+    built = [ModelConfig.variant(n) for n in ModelConfig.VARIANTS]
+    assert built == [ModelConfig.full(), ModelConfig.lite(), ModelConfig.tiny()]
+    with pytest.raises(ConfigError, match="unknown variant 'huge': choose one of full, lite, tiny"):
+        ModelConfig.variant("huge")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    gain: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outer:
+    name: str
+    inner: _Inner = dataclasses.field(default_factory=_Inner)
+
+
+def test_dataclass_from_dict_names_each_problem_with_its_place():
+    convert = {"inner": functools.partial(dataclass_from_dict, _Inner)}
+    assert dataclass_from_dict(_Outer, {"name": "a", "inner": {"gain": 2}}, convert=convert) == _Outer("a", _Inner(2))
+    cases = [
+        ({"name": "a", "inner": {"gain": 2, "gian": 1}}, "unknown keys: inner.gian (known here: gain)"),
+        ({"name": "a", "zz": 1, "aa": 2}, "unknown keys: aa, zz (known here: inner, name)"),
+        ({"name": "a", "inner": {"gain": "loud"}}, "inner.gain must be a number, got 'loud'"),
+        ({"name": "a", "inner": 3}, "inner must be a table"),
+        ({}, "missing 1 required positional argument: 'name'"),
+    ]
+    for data, message in cases:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            dataclass_from_dict(_Outer, data, convert=convert)
