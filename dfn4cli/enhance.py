@@ -28,14 +28,14 @@ def enhance(
         Optional[str],
         typer.Option(
             "--model", "-m", show_default="the shipped default model",
-            help=f"A shipped model (lite, full), a checkpoint file, or {DFN3_HELP}; with --backend onnx, an exported model.onnx.",
+            help=f"A shipped model (full), a checkpoint file, or {DFN3_HELP}; with --backend onnx, an exported model.onnx.",
         ),
     ] = None,
-    atten_lim_db: Annotated[Optional[float], typer.Option(min=0, help="Cap on noise reduction in dB.")] = None,
+    atten_lim_db: Annotated[Optional[float], typer.Option(min=0, show_default="no cap", help="Cap on noise reduction in dB.")] = None,
     sr: Annotated[Optional[int], typer.Option(min=1, show_default="input's", help="Output sample rate in Hz.")] = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
-    suffix: Annotated[str, typer.Option(help="Added to each output file's stem.")] = "",
+    suffix: Annotated[str, typer.Option(show_default="none", help="Added to each output file's stem.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs.")] = False,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")] = False,
     backend: Annotated[

@@ -25,15 +25,19 @@ class SetName(str, Enum):
 SET_HELP = "voicebank|dns: --data-dir; pairs: --noisy-dir, --clean-dir; blind: --noisy-dir (DNSMOS only)."
 SetOpt = Annotated[SetName, typer.Option("--set", help=SET_HELP)]
 DirOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, help="See --set.")]
+# Not checked here: a missing voicebank folder gets the library's message on where the set is published.
+DataDirOpt = Annotated[Optional[Path], typer.Option(file_okay=False, help="See --set.")]
 EnhancedOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, help="Another system's outputs.")]
 JobsOpt = Annotated[int, typer.Option(min=1, help="Worker processes.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Results folder; a rerun resumes.")]
-MetricsOpt = Annotated[Optional[str], typer.Option(help="Comma-separated, e.g. pesq,stoi,composite,dnsmos.")]
+MetricsOpt = Annotated[
+    Optional[str], typer.Option(show_default="all the set allows", help="Comma-separated, e.g. pesq,stoi,composite,dnsmos.")
+]
 
 
 def evaluate(
     set_name: SetOpt,
-    data_dir: DirOpt = None,
+    data_dir: DataDirOpt = None,
     noisy_dir: DirOpt = None,
     clean_dir: DirOpt = None,
     model: EvalModelOpt = None,

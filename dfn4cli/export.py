@@ -11,6 +11,7 @@ from rich.markup import escape
 
 # Real speech to check the graph on when this checkout sits beside the shared data folder.
 REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "noisy_snr0.wav"
+CHECK_AUDIO_DEFAULT = "a generated speech-like signal (in a source checkout beside shared/data/real: its recording)"
 
 
 def export(
@@ -26,7 +27,7 @@ def export(
     ] = False,
     check_audio: Annotated[
         Optional[Path],
-        typer.Option(exists=True, dir_okay=False, show_default="shared real speech, else generated",
+        typer.Option(exists=True, dir_okay=False, show_default=CHECK_AUDIO_DEFAULT,
                      help="Audio to check the graph against torch on."),
     ] = None,  # fmt: skip
 ) -> None:

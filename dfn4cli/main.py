@@ -18,10 +18,19 @@ from typer.core import TyperGroup
 from dfn4cli import benchmark, distill, enhance, evaluate, export, quantize, train
 
 LOGGERS = ("dfn4core", "dfn4cli")
+# Global flags that may also follow the command (`dfn4 enhance --debug ...`).
+GLOBAL_FLAGS = ("--debug", "--no-debug")
 
 
 class _Dfn4Group(TyperGroup):
-    """Turns a Dfn4Error raised by any command into `error: ...` and exit code 1."""
+    """Accepts the global flags after the command too, and turns a Dfn4Error raised by any command
+    into `error: ...` and exit code 1."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)  # after `--` every word is an argument
+        flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+        rest = [a for a in args[:end] if a not in GLOBAL_FLAGS]
+        return super().parse_args(ctx, [*flags, *rest, *args[end:]])
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -43,7 +52,6 @@ app = typer.Typer(
     name="dfn4",
     help="DeepFilterNet4: real-time full-band (48 kHz) speech enhancement.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,
 )
 app.command("enhance", no_args_is_help=True)(enhance.enhance)

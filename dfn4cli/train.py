@@ -32,7 +32,7 @@ from dfn4cli._render import TrainDisplay
 def train(
     data: DataOpt,
     out: RunDirOpt,
-    variant: Annotated[Optional[str], typer.Option(help="full | lite | tiny (overrides the config).")] = None,
+    variant: Annotated[Optional[str], typer.Option(show_default="from --config", help="full | lite | tiny (overrides the config).")] = None,
     config: TrainConfigOpt = None,
     resume: ResumeOpt = False,
     steps: StepsOpt = None,
