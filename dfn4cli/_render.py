@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from dfn4core.pipeline import FileFailure, FileResult
 
 
+OUTPUT_MIN_WIDTH = 40  # the enhance table's output column keeps up to this many characters on one line
+
+
 class FileProgress:
     """Progress bars for a batch of files; hand its methods to enhance_files as callbacks."""
 
@@ -54,17 +57,23 @@ class FileProgress:
         self._task = None
 
 
-def summary_table(results: Sequence[FileResult | FileFailure]) -> Table:
-    """One row per file: name, duration, real-time factor, status."""
-    table = Table(title="dfn4 enhance")
-    for name, justify in (("file", "left"), ("duration", "right"), ("RTF", "right"), ("status", "left")):
-        table.add_column(name, justify=justify)
-    for r in results:
+def summary_table(results: Sequence[FileResult | FileFailure], out_dir: Path) -> Table:
+    """One row per file: input, output (under out_dir), duration, real-time factor, status.
+
+    Long paths wrap rather than being cut, so two files never look alike.
+    """
+    outputs = [str(r.out_path.relative_to(out_dir) if r.out_path.is_relative_to(out_dir) else r.out_path) for r in results]
+    table = Table(title="dfn4 enhance", caption=f"outputs under {escape(str(out_dir))}")
+    table.add_column("file", overflow="fold")
+    table.add_column("output", overflow="fold", min_width=min(OUTPUT_MIN_WIDTH, max(map(len, outputs), default=0)))
+    for name in ("duration", "RTF"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for r, out in zip(results, outputs, strict=True):
         if hasattr(r, "reason"):
-            table.add_row(escape(str(r.in_path)), "-", "-", "[red]failed")
+            table.add_row(escape(str(r.in_path)), escape(out), "-", "-", "[red]failed")
         else:
-            status = f"[green]ok[/] -> {escape(str(r.out_path))}"
-            table.add_row(escape(str(r.in_path)), f"{r.duration_s:.2f} s", f"{r.rtf:.3f}", status)
+            table.add_row(escape(str(r.in_path)), escape(out), f"{r.duration_s:.2f} s", f"{r.rtf:.3f}", "[green]ok")
     return table
 
 

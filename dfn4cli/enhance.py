@@ -54,15 +54,18 @@ def enhance(
         if model is None:
             err.print("[bold red]error:[/] no model ships in this install: pass --model CHECKPOINT")
             raise typer.Exit(2)
-    if backend is Backend.torch:
-        torch_device = resolve_device(device)
-        set_threads(threads)
     from dfn4core import pipeline
 
     pairs = pipeline.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive)
     if not pairs:
         err.print("[bold red]error:[/] no audio files to enhance")
         raise typer.Exit(1)
+    blocked = pipeline.blocked_outputs(pairs, overwrite)
+    if len(blocked) == len(pairs):  # e.g. a rerun over a folder already done: exit before loading a model
+        _report(blocked, out_dir, err)
+    if backend is Backend.torch:
+        torch_device = resolve_device(device)
+        set_threads(threads)
     if backend is Backend.onnx:
         from dfn4core.export.runtime import load_onnx_model
 
@@ -76,8 +79,15 @@ def enhance(
             net, pairs, on_file_start=bars.on_file_start, on_progress=bars.on_progress,
             on_file_end=bars.on_file_end, sr_out=sr, atten_lim_db=atten_lim_db, overwrite=overwrite,
         )  # fmt: skip
-    Console(soft_wrap=True).print(summary_table(results))
-    failed = [r for r in results if isinstance(r, pipeline.FileFailure)]
+    _report(results, out_dir, err)
+
+
+def _report(results: list, out_dir: Path, err: Console) -> None:
+    """The summary table, then one error line per failed file (exit code 1 if any)."""
+    from dfn4core.pipeline import FileFailure
+
+    Console(soft_wrap=True).print(summary_table(results, out_dir))
+    failed = [r for r in results if isinstance(r, FileFailure)]
     for f in failed:
         err.print(f"[bold red]error:[/] {escape(str(f.in_path))}: {escape(f.reason)}")
     if failed:

@@ -337,6 +337,18 @@ def plan_outputs(
     return pairs
 
 
+def blocked_outputs(pairs: Iterable[tuple[Path, Path]], overwrite: bool = False) -> list[FileFailure]:
+    """The failures enhance_files would report for outputs that may not be written (the input
+    itself, a folder, or an existing file without `overwrite`), found without reading any audio."""
+    failures = []
+    for in_path, out_path in pairs:
+        try:
+            _check_output(Path(in_path), Path(out_path), overwrite)
+        except AudioError as err:
+            failures.append(FileFailure(Path(in_path), Path(out_path), str(err)))
+    return failures
+
+
 def enhance_files(
     model: torch.nn.Module | Backend,
     pairs: Iterable[tuple[Path, Path]],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 from typer.testing import CliRunner
 
 import dfn4core
+from dfn4cli._render import summary_table
 from dfn4cli.main import app
 from dfn4core import DFN4, ModelConfig, save_model
 from dfn4core import pipeline, pretrained
@@ -150,6 +153,29 @@ def test_existing_output_is_a_failure_without_overwrite(tmp_path, tiny_ckpt):
     assert (tmp_path / "out" / "a.wav").read_bytes() == b"keep me"
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
     assert audio_info(tmp_path / "out" / "a.wav").frames == 4800
+
+
+def test_rerun_with_every_output_present_exits_before_loading_a_model(tmp_path, monkeypatch):
+    for name in ("a.wav", "b.wav"):
+        write_audio(tmp_path / "in" / name, tone(1600, 16000), 16000)
+        write_audio(tmp_path / "out" / name, tone(1600, 16000), 16000)
+    loaded = []
+    monkeypatch.setattr(dfn4core, "load_model", lambda *a, **k: loaded.append(a))
+    result = runner.invoke(app, ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 1 and loaded == []
+    assert result.stderr.count("exists (use --overwrite)") == 2
+
+
+def test_summary_table_keeps_long_paths_whole_in_80_columns(tmp_path):
+    out_dir = tmp_path / ("enhanced_" * 6)
+    long_in = tmp_path / ("recordings_" * 6)
+    results = [pipeline.FileResult(long_in / f"meeting_room_take_{i}.wav", out_dir / f"meeting_room_take_{i}.wav",
+                                   1.0, 0.1, 0.1) for i in (1, 2)]  # fmt: skip
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(summary_table(results, out_dir))
+    text = console.export_text()
+    assert "…" not in text
+    assert "meeting_room_take_1.wav" in text and "meeting_room_take_2.wav" in text
 
 
 def test_real_noisy_recording(tmp_path, tiny_ckpt, real_dir):
