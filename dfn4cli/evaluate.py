@@ -75,16 +75,20 @@ def evaluate(
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    """Rows = systems, columns = metrics: mean ± 95 % CI, and the change from the noisy input."""
+    """Rows = metrics, columns = systems (fits 80 columns): mean ± 95 % CI, and below it the change
+    from the noisy input; the CSV and JSON hold the full figures."""
     table = Table(title=f"dfn4 evaluate: {summary['set']['name']} ({summary['set']['files']} files)")
-    table.add_column("system")
+    table.add_column("metric")
+    systems = summary["systems"]
+    for name in systems:
+        table.add_column(escape(name), justify="right", no_wrap=True)
     for m in summary["metrics"]:
-        table.add_column(m, justify="right")
-    for name, system in summary["systems"].items():
         cells = []
-        for s in system["metrics"].values():
+        for system in systems.values():
+            s = system["metrics"][m]
             ci = "" if s["ci95"] is None else f" ±{s['ci95']:.2f}"
             delta = "" if s["delta"] is None else f"\n[{'green' if s['delta'] >= 0 else 'red'}]{s['delta']:+.2f}[/]"
             cells.append("-" if s["mean"] is None else f"{s['mean']:.2f}{ci}{delta}")
-        table.add_row(name, *cells)
+        table.add_row(m, *cells)
+    table.caption = "mean ±95 % CI; below: change from noisy"
     return table
