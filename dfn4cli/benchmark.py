@@ -36,6 +36,7 @@ def benchmark(
     """Measure what each model costs on this machine (eager torch on CPU; random weights unless --model)."""
     from dfn4core import benchmark as bench
     from dfn4core.model.checkpoint import load_model
+    from dfn4core.plot import require_matplotlib
     from dfn4core.pretrained import is_model_name
 
     try:
@@ -43,7 +44,7 @@ def benchmark(
     except ValueError:
         raise typer.BadParameter(f"expected integers like 1,2, got {threads!r}", param_hint="--threads") from None
     if plot is not None:
-        bench.require_matplotlib()
+        require_matplotlib()
     if model is not None:
         loaded = load_model(model, device="cpu")
         name = model if is_model_name(model) else Path(model).stem

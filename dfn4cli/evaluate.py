@@ -30,6 +30,11 @@ DataDirOpt = Annotated[Optional[Path], typer.Option(file_okay=False, help="See -
 EnhancedOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, help="Another system's outputs.")]
 JobsOpt = Annotated[int, typer.Option(min=1, help="Worker processes.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Results folder; a rerun resumes.")]
+PlotOpt = Annotated[
+    Optional[Path],
+    typer.Option("--plot", dir_okay=False, help="Also draw the scores per input SNR (and noise category) "
+                 "as this PNG (needs: pip install 'dfn4\\[plot]')."),
+]  # fmt: skip
 MetricsOpt = Annotated[
     Optional[str], typer.Option(show_default="all the set allows", help="Comma-separated, e.g. pesq,stoi,composite,dnsmos.")
 ]
@@ -46,11 +51,15 @@ def evaluate(
     out: OutOpt = Path("evaluation"),
     metrics: MetricsOpt = None,
     device: DeviceOpt = Device.auto,
+    plot: PlotOpt = None,
 ) -> None:
     """Score the noisy files of a set, and a model's (--model) or another system's (--enhanced-dir) outputs."""
     from dfn4core.evaluate import evaluate as run
     from dfn4core.metrics.sets import load_set
+    from dfn4core.plot import plot_scores, require_matplotlib
 
+    if plot is not None:
+        require_matplotlib()  # before scoring, not after
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     eval_set = load_set(set_name.value, data_dir=data_dir, noisy_dir=noisy_dir, clean_dir=clean_dir)
     for u in eval_set.unmatched:
@@ -68,6 +77,8 @@ def evaluate(
         err.print(f"[yellow]unmatched:[/] {escape(u['path'])}: {escape(u['reason'])}")
     done = f"{report.scored} files scored, {report.resumed} already done"
     err.print(f"{done}; wrote {report.csv_path} and {report.json_path}")
+    if plot is not None:
+        err.print(f"wrote {escape(str(plot_scores(out, plot)))}")
     failed = {name: s["failed"] for name, s in report.summary["systems"].items() if s["failed"]}
     if failed:
         err.print(f"[bold red]error:[/] files that could not be scored (see {report.csv_path}): {failed}")

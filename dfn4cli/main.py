@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from dfn4cli import benchmark, distill, enhance, evaluate, export, quantize, train
+from dfn4cli import benchmark, curves, distill, enhance, evaluate, export, quantize, train
 
 LOGGERS = ("dfn4core", "dfn4cli")
 # Global flags that may also follow the command (`dfn4 enhance --debug ...`).
@@ -61,6 +61,7 @@ app.command("quantize", no_args_is_help=True)(quantize.quantize)
 app.command("train", no_args_is_help=True)(train.train)
 app.command("distill", no_args_is_help=True)(distill.distill)
 app.command("benchmark")(benchmark.benchmark)
+app.command("curves", no_args_is_help=True)(curves.curves)
 
 
 def _version() -> str:

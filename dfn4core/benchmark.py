@@ -32,6 +32,7 @@ from dfn4core.config import ModelConfig
 from dfn4core.dsp.dft import FactoredRealDft
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.plot import pyplot, save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -363,12 +364,6 @@ def run_benchmark(
     return {"machine": machine_info(), "settings": dataclasses.asdict(settings), "results": results}
 
 
-def require_matplotlib() -> None:
-    """Raises ConfigError naming the `plot` extra when matplotlib is not installed."""
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ConfigError("the plot needs matplotlib: pip install 'dfn4[plot]'")
-
-
 def plot_benchmark(report: dict[str, Any], path: str | Path) -> Path:
     """A PNG with two bar charts: offline RTF and median per-hop step time (p99 as error bar) per
     model, backend and thread count.
@@ -376,12 +371,7 @@ def plot_benchmark(report: dict[str, Any], path: str | Path) -> Path:
     Raises:
         ConfigError: matplotlib (the `plot` extra) is not installed.
     """
-    require_matplotlib()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+    plt = pyplot()
     results = report["results"]
     labels = [f"{r['name']}\n{r['backend']}, {r['threads']}t" for r in results]
     x = np.arange(len(results))
@@ -396,8 +386,4 @@ def plot_benchmark(report: dict[str, Any], path: str | Path) -> Path:
         ax.set_xticks(x, labels, fontsize=8)
     machine = report["machine"]
     fig.suptitle(f"{machine['cpu']}, torch {machine['torch']}, {machine['date_utc']}", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

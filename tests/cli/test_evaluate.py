@@ -1,9 +1,11 @@
 """`dfn4 evaluate`: options reach the library, a real run prints the table, failures give exit code 1."""
 
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from testaudio import make_noisy
 from rich.console import Console
@@ -136,3 +138,21 @@ def test_summary_table_is_readable_in_80_columns():
         row = next(line for line in text.splitlines() if f" {m} " in line)
         assert [f"{-12.345 + i + o:.2f} ±10.25" in row for o in (0, 1.5, -0.25)] == [True] * 3
     assert text.count("+1.50") == len(metrics) and text.count("-0.25") == len(metrics)
+
+
+def test_plot_without_matplotlib_fails_before_scoring(tmp_path, monkeypatch):
+    write_pairs(tmp_path, ["a.wav"])
+    runs = []
+    monkeypatch.setattr(dfn4core.evaluate, "evaluate", lambda *a, **k: runs.append(a))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the plot extra were not installed
+    result = runner.invoke(app, [*pairs_args(tmp_path), "--out", str(tmp_path / "out"), "--plot", str(tmp_path / "p.png")])
+    assert result.exit_code == 1 and "pip install 'dfn4[plot]'" in result.stderr and runs == []
+
+
+def test_plot_draws_the_scores_on_disk(tmp_path):
+    pytest.importorskip("matplotlib")
+    write_pairs(tmp_path, ["a.wav", "b.wav"])
+    args = [*pairs_args(tmp_path), "--out", str(tmp_path / "out"), "--metrics", "si_sdr", "--plot", str(tmp_path / "p.png")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {tmp_path / 'p.png'}" in result.stderr and (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
