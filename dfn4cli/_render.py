@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -55,6 +64,43 @@ class FileProgress:
         if self._task is not None and hasattr(result, "reason"):
             self.progress.update(self._task, description=f"[red]{escape(str(result.in_path))} (failed)")
         self._task = None
+
+
+class StageProgress:
+    """A spinner naming the stage under way, each finished stage left as a line with its time; hand
+    `stage` (and `steps`) to the library as on_stage (and on_progress)."""
+
+    def __init__(self, console: Console, title: str):
+        self.console, self.title = console, title
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+        self._task: TaskID | None = None
+        self._name, self._start = "", 0.0
+
+    def __enter__(self) -> StageProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            self._finish()
+        elif self._task is not None:  # the error says what failed; no half-done stage line
+            self.progress.remove_task(self._task)
+        self.progress.stop()
+
+    def stage(self, name: str) -> None:
+        self._finish()
+        self._name, self._start = name, time.perf_counter()
+        self._task = self.progress.add_task(f"{self.title}: {escape(name)}")
+
+    def steps(self, done: int, total: int) -> None:
+        if self._task is not None:
+            self.progress.update(self._task, description=f"{self.title}: {escape(self._name)} {done}/{total}")
+
+    def _finish(self) -> None:
+        if self._task is not None:
+            self.progress.remove_task(self._task)
+            self.console.print(f"{self.title}: {escape(self._name)} ({time.perf_counter() - self._start:.1f} s)")
+            self._task = None
 
 
 def summary_table(results: Sequence[FileResult | FileFailure], out_dir: Path) -> Table:

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from dfn4cli._render import StageProgress
+
 # Real speech to check the graph on when this checkout sits beside the shared data folder.
 REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "noisy_snr0.wav"
 CHECK_AUDIO_DEFAULT = "a generated speech-like signal (in a source checkout beside shared/data/real: its recording)"
@@ -39,10 +41,12 @@ def export(
     from dfn4core import load_model
     from dfn4core.export.onnx import export_onnx, validation_audio
 
-    net = load_model(model, device="cpu")
-    source = check_audio or (REAL_SPEECH if REAL_SPEECH.is_file() else None)
-    audio = validation_audio(source, net.cfg.dsp.sr)
-    report = export_onnx(net, out_dir, audio, opset=opset, offline=offline, int8=int8)
+    with StageProgress(err, "export") as progress:
+        progress.stage("loading the model")
+        net = load_model(model, device="cpu")
+        source = check_audio or (REAL_SPEECH if REAL_SPEECH.is_file() else None)
+        audio = validation_audio(source, net.cfg.dsp.sr)
+        report = export_onnx(net, out_dir, audio, opset=opset, offline=offline, int8=int8, on_stage=progress.stage)
     out = Console(soft_wrap=True, highlight=False)
     int8_path = report.int8.path if report.int8 else None
     for path in (report.onnx_path, report.json_path, report.offline_path, int8_path):

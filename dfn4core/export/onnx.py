@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +115,7 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     offline: bool = False,
     int8: bool = False,
+    on_stage: Callable[[str], None] | None = None,
 ) -> ExportReport:
     """Exports the streaming graph of `model` to `out_dir`, checked against torch on `audio`.
 
@@ -124,6 +126,7 @@ def export_onnx(
         opset: ONNX opset of the graphs.
         offline: also write a whole-utterance graph (any number of whole hops).
         int8: also write model.int8.onnx (`quantize_int8`), compared with the float graph on `audio`.
+        on_stage: called with what starts next ("tracing the streaming graph", ...), for a progress display.
     Returns:
         The written paths, the agreement figures, the graph's size and the INT8 report.
     Raises:
@@ -139,9 +142,12 @@ def export_onnx(
     meta = model_metadata(model, opset)
     onnx_path = out_dir / "model.onnx"
     found: list[Agreement] = []
+    stage = on_stage or (lambda _: None)
 
     def write(tmp: str) -> None:
+        stage("tracing the streaming graph")
         _export_step(model, tmp, opset)
+        stage("checking it against torch")
         found.append(validate_onnx(tmp, model, audio, meta))
 
     write_atomically(onnx_path, write)
@@ -152,8 +158,11 @@ def export_onnx(
     offline_path = None
     if offline:
         offline_path = out_dir / "model_offline.onnx"
+        stage("writing the offline graph and checking it")
         write_atomically(offline_path, lambda tmp: _write_offline(onnx_path, meta, tmp))
         _validate_offline(offline_path, model, audio)
+    if int8:
+        stage("writing the INT8 graph and comparing it")
     int8_report = quantize_int8(onnx_path, audio) if int8 else None
     logger.info("exported %s: max abs error %.2e, SNR %.1f dB", onnx_path, agreement.max_abs_error, agreement.snr_db)
     return ExportReport(onnx_path, json_path, offline_path, agreement, onnx_path.stat().st_size, int8_report)
