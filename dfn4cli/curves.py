@@ -13,7 +13,9 @@ from rich.markup import escape
 def curves(
     runs: Annotated[
         list[Path],
-        typer.Argument(exists=True, file_okay=False, metavar="RUN_DIR", help="Run folders of `dfn4 train` (metrics.jsonl)."),
+        typer.Argument(
+            exists=True, file_okay=False, metavar="RUN_DIR", help="Run folders of `dfn4 train` (with metrics.jsonl)."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="The PNG to write.")],
 ) -> None:

@@ -31,7 +31,9 @@ def enhance(
             help=f"A shipped model (full), a checkpoint file, or {DFN3_HELP}; with --backend onnx, an exported model.onnx.",
         ),
     ] = None,
-    atten_lim_db: Annotated[Optional[float], typer.Option(min=0, show_default="no cap", help="Cap on noise reduction in dB.")] = None,
+    atten_lim_db: Annotated[
+        Optional[float], typer.Option(min=0, show_default="no cap", help="Cap on noise reduction in dB.")
+    ] = None,
     sr: Annotated[Optional[int], typer.Option(min=1, show_default="input's", help="Output sample rate in Hz.")] = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
