@@ -19,7 +19,7 @@ from dfn4cli import benchmark, curves, distill, enhance, evaluate, export, quant
 
 LOGGERS = ("dfn4core", "dfn4cli")
 # Global flags that may also follow the command (`dfn4 enhance --debug ...`).
-GLOBAL_FLAGS = ("--debug", "--no-debug")
+GLOBAL_FLAGS = ("--debug", "--no-debug", "--version")
 
 
 class _Dfn4Group(TyperGroup):

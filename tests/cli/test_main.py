@@ -52,6 +52,11 @@ def test_debug_is_accepted_before_and_after_the_command(tmp_path, monkeypatch, w
     assert result.exit_code == 1 and "Traceback" in result.stderr and "not a dfn4 checkpoint" in result.stderr
 
 
+def test_version_after_the_command():
+    result = runner.invoke(app, ["enhance", "--version"])
+    assert result.exit_code == 0 and result.output.startswith("dfn4 ")
+
+
 def test_a_word_after_double_dash_is_an_argument_not_a_flag(tmp_path):
     result = runner.invoke(app, ["enhance", "-o", str(tmp_path), "--", "--debug"])
     assert result.exit_code == 2 and "'--debug' does not exist" in result.output
