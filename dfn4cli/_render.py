@@ -72,7 +72,9 @@ class StageProgress:
 
     def __init__(self, console: Console, title: str):
         self.console, self.title = console, title
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        # The spinner only on a terminal (elsewhere it leaves a blank line); the stage lines always stay.
+        self.progress = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
         self._task: TaskID | None = None
         self._name, self._start = "", 0.0
 
