@@ -345,8 +345,14 @@ def blocked_outputs(pairs: Iterable[tuple[Path, Path]], overwrite: bool = False)
         try:
             _check_output(Path(in_path), Path(out_path), overwrite)
         except AudioError as err:
-            failures.append(FileFailure(Path(in_path), Path(out_path), str(err)))
+            failures.append(_failure(in_path, out_path, err))
     return failures
+
+
+def _failure(in_path: Path, out_path: Path, err: Dfn4Error) -> FileFailure:
+    """A file's failure; the reason names the path unless it is the input's own."""
+    reason = err.reason if isinstance(err, AudioError) and err.path == Path(in_path) else str(err)
+    return FileFailure(in_path, out_path, reason)
 
 
 def enhance_files(
@@ -379,8 +385,7 @@ def enhance_files(
                 on_file_start(in_path, info)
             result: FileResult | FileFailure = enhance_file(model, in_path, out_path, on_progress=on_progress, **opts)
         except Dfn4Error as err:
-            reason = err.reason if isinstance(err, AudioError) and err.path == Path(in_path) else str(err)
-            result = FileFailure(in_path, out_path, reason)
+            result = _failure(in_path, out_path, err)
         except (RuntimeError, OSError, ValueError, MemoryError) as err:
             logger.debug("%s failed", in_path, exc_info=True)
             result = FileFailure(in_path, out_path, f"unexpected error: {type(err).__name__}: {err}")

@@ -160,6 +160,16 @@ def test_existing_output_is_kept_without_overwrite(tiny_model, tmp_path):
     assert audio_info(tmp_path / "out.wav").frames == 8000
 
 
+def test_blocked_outputs_are_the_failures_enhance_files_would_report(identity_model, tmp_path):
+    for name in ("a", "b", "c"):
+        write_audio(tmp_path / "in" / f"{name}.wav", np.zeros(480, np.float32), 16000)
+    write_audio(tmp_path / "out" / "b.wav", np.zeros(480, np.float32), 16000)
+    pairs = [(tmp_path / "in" / "a.wav", tmp_path / "in" / "a.wav"), (tmp_path / "in" / "b.wav", tmp_path / "out" / "b.wav"),
+             (tmp_path / "in" / "c.wav", tmp_path / "out" / "c.wav")]  # fmt: skip
+    assert pipeline.blocked_outputs(pairs) == pipeline.enhance_files(identity_model, pairs)[:2]
+    assert [f.in_path.name for f in pipeline.blocked_outputs(pairs, overwrite=True)] == ["a.wav"]
+
+
 def test_progress_reaches_total(identity_model, tmp_path):
     write_audio(tmp_path / "in.wav", speechy(1, 10_000, 16000), 16000)
     calls = []
