@@ -41,7 +41,7 @@ def enhance(
     overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs.")] = False,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")] = False,
     backend: Annotated[
-        Backend, typer.Option(case_sensitive=False, help="onnx: --model is an exported model.onnx, run on the CPU.")
+        Backend, typer.Option(case_sensitive=False, help="onnx: --model is the streaming graph model.onnx of `dfn4 export`, run on the CPU.")
     ] = Backend.torch,
 ) -> None:
     """Enhance audio files (any rate or channel count) and write them to OUT_DIR, aligned with the input."""

@@ -3,14 +3,15 @@
 `dfn4 ...` lines of code blocks are parsed by the real app with every option converted and checked
 (choices, ranges, required options, paths made in a scratch folder), the command itself replaced by a
 recorder; inline `dfn4 ...` spans, and lines that end in "...", have their option names checked;
-`python SCRIPT.py --opt` lines need the script and each option in its source. .ci/run runs README's
-test command.
+`python SCRIPT.py --opt` lines need the script and each option in its source; every extra named
+(`dfn4[plot]`) exists. .ci/run runs README's test command.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,12 @@ def test_a_changed_option_fails_the_check(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(Exception, match="No such option"):
         typer.main.get_command(app).main(["enhance", ".", "-o", "out", "--atten-lim", "12"], standalone_mode=False)
+
+
+def test_every_extra_the_docs_name_exists():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    named = {e for doc in DOCS for e in re.findall(r"(?:dfn4|\.)\[([a-z0-9_-]+)\]", doc.read_text(encoding="utf-8"))}
+    assert named >= {"plot", "test"} and named <= set(extras)
 
 
 def test_ci_runs_readmes_test_command():
