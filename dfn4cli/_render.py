@@ -23,7 +23,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from dfn4core.io import AudioInfo
-    from dfn4core.pipeline import FileFailure, FileResult
+    from dfn4core.pipeline import FileFailure, FileResult, FileSkipped
 
 
 OUTPUT_MIN_WIDTH = 40  # the enhance table's output column keeps up to this many characters on one line
@@ -60,8 +60,8 @@ class FileProgress:
             rtf = (time.perf_counter() - self._start) / (done / self._sr)
             self.progress.update(self._task, completed=done, total=total, rtf=f"{rtf:.3f}")
 
-    def on_file_end(self, result: FileResult | FileFailure) -> None:
-        if self._task is not None and hasattr(result, "reason"):
+    def on_file_end(self, result: FileResult | FileFailure | FileSkipped) -> None:
+        if self._task is not None and result.status == "failed":
             self.progress.update(self._task, description=f"[red]{escape(str(result.in_path))} (failed)")
         self._task = None
 
@@ -105,10 +105,11 @@ class StageProgress:
             self._task = None
 
 
-def summary_table(results: Sequence[FileResult | FileFailure], out_dir: Path) -> Table:
+def summary_table(results: Sequence[FileResult | FileFailure | FileSkipped], out_dir: Path) -> Table:
     """One row per file: input, output (under out_dir), duration, real-time factor, status.
 
-    Long paths wrap rather than being cut, so two files never look alike.
+    The status is ok, failed, or skipped (the output exists and was kept). Long paths wrap rather
+    than being cut, so two files never look alike.
     """
     outputs = [str(r.out_path.relative_to(out_dir) if r.out_path.is_relative_to(out_dir) else r.out_path) for r in results]
     table = Table(title="dfn4 enhance", caption=f"outputs under {escape(str(out_dir))}")
@@ -118,8 +119,10 @@ def summary_table(results: Sequence[FileResult | FileFailure], out_dir: Path) ->
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for r, out in zip(results, outputs, strict=True):
-        if hasattr(r, "reason"):
+        if r.status == "failed":
             table.add_row(escape(str(r.in_path)), escape(out), "-", "-", "[red]failed")
+        elif r.status == "skipped":
+            table.add_row(escape(str(r.in_path)), escape(out), "-", "-", "[yellow]skipped[/] (exists)")
         else:
             table.add_row(escape(str(r.in_path)), escape(out), f"{r.duration_s:.2f} s", f"{r.rtf:.3f}", "[green]ok")
     return table

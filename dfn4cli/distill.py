@@ -26,9 +26,11 @@ from dfn4cli.train import run_and_report
 
 def distill(
     teacher: Annotated[str, typer.Option("--teacher", help="Trained teacher: a shipped model (full) or a checkpoint.")],
-    data: DataOpt,
     out: RunDirOpt,
-    variant: Annotated[str, typer.Option(help="Student variant: full | lite | tiny (overrides the config).")] = "lite",
+    data: DataOpt = None,
+    variant: Annotated[
+        Optional[str], typer.Option(help="Student variant: full | lite | tiny (overrides the config).", show_default="lite")
+    ] = None,
     config: TrainConfigOpt = None,
     resume: ResumeOpt = False,
     steps: StepsOpt = None,
@@ -41,12 +43,13 @@ def distill(
     threads: ThreadsOpt = None,
 ) -> None:
     """Distil a teacher into a (smaller) student: output spectra, ERB gains, deep filter and embeddings, plus the task losses."""
-    from dfn4core.train.config import load_train_config
     from dfn4core.train.distill import distill as run_distillation
 
-    cfg = load_train_config(config).replace(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers, init=init)
+    variant = variant or (None if resume else "lite")  # a resumed run keeps its own
+    overrides = dict(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers, init=init)
 
     def run(cfg, data_cfg, run_dir, **kwargs):
         return run_distillation(cfg, data_cfg, run_dir, teacher, **kwargs)
 
-    run_and_report(run, cfg, data, out, resume=resume, device=device, threads=threads)
+    run_and_report(run, out, data, config, overrides, resume=resume, device=device, threads=threads,
+                   resume_command=f"dfn4 distill --teacher {teacher} --out {out} --resume")  # fmt: skip

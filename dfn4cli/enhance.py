@@ -34,11 +34,15 @@ def enhance(
     atten_lim_db: Annotated[
         Optional[float], typer.Option(min=0, show_default="no cap", help="Cap on noise reduction in dB.")
     ] = None,
-    sr: Annotated[Optional[int], typer.Option(min=1, show_default="input's", help="Output sample rate in Hz.")] = None,
+    sr: Annotated[Optional[int], typer.Option(show_default="input's", help="Output sample rate in Hz (8000..384000).")] = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
-    suffix: Annotated[str, typer.Option(show_default="none", help="Added to each output file's stem.")] = "",
-    overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs.")] = False,
+    suffix: Annotated[
+        str, typer.Option(show_default="none", help="Added to each output file's stem (no path separators).")
+    ] = "",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs (else they are kept and skipped).")
+    ] = False,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")] = False,
     backend: Annotated[
         Backend, typer.Option(case_sensitive=False, help="onnx: --model is the streaming graph model.onnx of `dfn4 export`, run on the CPU.")
@@ -58,13 +62,14 @@ def enhance(
             raise typer.Exit(2)
     from dfn4core import pipeline
 
-    pairs = pipeline.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive)
+    pairs = pipeline.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive, sr_out=sr)
     if not pairs:
         err.print("[bold red]error:[/] no audio files to enhance")
         raise typer.Exit(1)
-    blocked = pipeline.blocked_outputs(pairs, overwrite)
-    if len(blocked) == len(pairs):  # e.g. a rerun over a folder already done: exit before loading a model
-        _report(blocked, out_dir, err)
+    settled = pipeline.settled_outputs(pairs, overwrite)
+    if len(settled) == len(pairs):  # e.g. a rerun over a folder already done: report before loading a model
+        _report(settled, out_dir, err)
+        return
     if backend is Backend.torch:
         torch_device = resolve_device(device)
         set_threads(threads)
@@ -85,12 +90,15 @@ def enhance(
 
 
 def _report(results: list, out_dir: Path, err: Console) -> None:
-    """The summary table, then one error line per failed file (exit code 1 if any)."""
-    from dfn4core.pipeline import FileFailure
+    """The summary table, an error line per failed file and the count of kept outputs; exit code 1 if any failed."""
+    from dfn4core.pipeline import FileFailure, FileSkipped
 
     Console(soft_wrap=True).print(summary_table(results, out_dir))
     failed = [r for r in results if isinstance(r, FileFailure)]
     for f in failed:
         err.print(f"[bold red]error:[/] {escape(str(f.in_path))}: {escape(f.reason)}")
+    skipped = sum(isinstance(r, FileSkipped) for r in results)
+    if skipped:
+        err.print(f"{skipped} of {len(results)} outputs exist and were kept (--overwrite replaces them)")
     if failed:
         raise typer.Exit(1)

@@ -30,6 +30,7 @@ DataDirOpt = Annotated[Optional[Path], typer.Option(file_okay=False, help="See -
 EnhancedOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, help="Another system's outputs.")]
 JobsOpt = Annotated[int, typer.Option(min=1, help="Worker processes.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Results folder; a rerun resumes.")]
+MAX_REASONS = 10  # failed rows listed per system; all of them are in scores.csv
 PlotOpt = Annotated[
     Optional[Path],
     typer.Option("--plot", dir_okay=False, help="Also draw the scores per input SNR (and noise category) "
@@ -80,6 +81,12 @@ def evaluate(
     if plot is not None:
         err.print(f"wrote {escape(str(plot_scores(out, plot)))}")
     failed = {name: s["failed"] for name, s in report.summary["systems"].items() if s["failed"]}
+    for name, system in report.summary["systems"].items():
+        reasons = [p for p in system["problems"] if p["status"] == "failed"]
+        for p in reasons[:MAX_REASONS]:
+            err.print(f"[yellow]failed:[/] {name} {escape(p['key'])}: {escape(p['notes'])}")
+        if len(reasons) > MAX_REASONS:
+            err.print(f"[yellow]failed:[/] {name}: {len(reasons) - MAX_REASONS} more in {report.csv_path}")
     if failed:
         err.print(f"[bold red]error:[/] files that could not be scored (see {report.csv_path}): {failed}")
         raise typer.Exit(1)

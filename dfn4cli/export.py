@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from dfn4cli._options import RequiredModelOpt
 from dfn4cli._render import StageProgress
 
 # Real speech to check the graph on when this checkout sits beside the shared data folder.
@@ -17,7 +18,7 @@ CHECK_AUDIO_DEFAULT = "a generated speech-like signal (in a source checkout besi
 
 
 def export(
-    model: Annotated[Path, typer.Option("--model", "-m", exists=True, dir_okay=False, help="Model checkpoint.")],
+    model: RequiredModelOpt,
     out_dir: Annotated[Path, typer.Option("--out-dir", "-o", file_okay=False, help="Folder for the graph.")],
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Write the ONNX streaming graph.")] = True,
     opset: Annotated[int, typer.Option(min=14, help="ONNX opset of the graphs.")] = 17,
@@ -32,6 +33,9 @@ def export(
         typer.Option(exists=True, dir_okay=False, show_default=CHECK_AUDIO_DEFAULT,
                      help="Audio to check the graph against torch on."),
     ] = None,  # fmt: skip
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite/--no-overwrite", help="Replace an earlier export in OUT_DIR (its other files are removed).")
+    ] = False,
 ) -> None:
     """Export MODEL as ONE streaming ONNX graph (a hop and every state in, the enhanced hop and new states out)."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -40,13 +44,17 @@ def export(
         raise typer.Exit(2)
     from dfn4core import load_model
     from dfn4core.export.onnx import export_onnx, validation_audio
+    from dfn4core.pretrained import resolve_model
 
     with StageProgress(err, "export") as progress:
         progress.stage("loading the model")
-        net = load_model(model, device="cpu")
+        checkpoint = resolve_model(model)
+        net = load_model(checkpoint, device="cpu")
         source = check_audio or (REAL_SPEECH if REAL_SPEECH.is_file() else None)
         audio = validation_audio(source, net.cfg.dsp.sr)
-        report = export_onnx(net, out_dir, audio, opset=opset, offline=offline, int8=int8, on_stage=progress.stage)
+        inputs = [checkpoint, *([source] if source else [])]
+        report = export_onnx(net, out_dir, audio, opset=opset, offline=offline, int8=int8, overwrite=overwrite,
+                             inputs=inputs, on_stage=progress.stage)  # fmt: skip
     out = Console(soft_wrap=True, highlight=False)
     int8_path = report.int8.path if report.int8 else None
     for path in (report.onnx_path, report.json_path, report.offline_path, int8_path):

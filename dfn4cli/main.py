@@ -6,6 +6,8 @@ Commands import dfn4core (and torch) inside their bodies, so `dfn4 --help` stays
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
@@ -20,11 +22,12 @@ from dfn4cli import benchmark, curves, distill, enhance, evaluate, export, quant
 LOGGERS = ("dfn4core", "dfn4cli")
 # Global flags that may also follow the command (`dfn4 enhance --debug ...`).
 GLOBAL_FLAGS = ("--debug", "--no-debug", "--version")
+INTERRUPTED_EXIT = 130  # the shell's code for a run ended by Ctrl-C (SIGTERM ends the same way)
 
 
 class _Dfn4Group(TyperGroup):
-    """Accepts the global flags after the command too, and turns a Dfn4Error raised by any command
-    into `error: ...` and exit code 1."""
+    """Accepts the global flags after the command too, turns a Dfn4Error raised by any command into
+    `error: ...` and exit code 1, and an interruption (Ctrl-C, SIGTERM) into exit code 130."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)  # after `--` every word is an argument
@@ -35,6 +38,10 @@ class _Dfn4Group(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Raised by Ctrl-C or by _terminate: `with`/`finally` blocks have removed unfinished outputs.
+            Console(stderr=True).print("[bold red]interrupted[/]", highlight=False)
+            raise typer.Exit(INTERRUPTED_EXIT) from None
         except Exception as err:
             from dfn4core.errors import Dfn4Error
 
@@ -79,6 +86,10 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) cleans up exactly as Ctrl-C does
+
+
 def setup_logging(debug: bool) -> None:
     """Logs dfn4 messages to stderr through Rich: WARNING by default, DEBUG with --debug."""
     handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=debug, markup=False)
@@ -100,3 +111,5 @@ def main(
 ) -> None:
     """DeepFilterNet4: real-time full-band (48 kHz) speech enhancement."""
     setup_logging(debug)
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, _terminate)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dfn4cli._options import RequiredModelOpt
 from dfn4cli._render import StageProgress
 
 
@@ -21,7 +22,7 @@ class Method(str, Enum):
 
 
 def quantize(
-    model: Annotated[Path, typer.Option("--model", "-m", dir_okay=False, help="Float model checkpoint.")],
+    model: RequiredModelOpt,
     method: Annotated[Method, typer.Option(case_sensitive=False, help="dynamic: INT8 Linear weights; static: INT8 "
                                            "Linear/Conv weights and activations; qat: static after fine-tuning.")],
     out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="The INT8 model (.pt); report beside it.")],

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -216,10 +219,73 @@ class ModelConfig:
         if unknown:
             raise ConfigError(f"unknown model config keys: {', '.join(unknown)}")
         data = dict(data)
+        check_types(cls, data, "")
         if isinstance(data.get("dsp"), dict):
             dsp_known = {f.name for f in dataclasses.fields(DspConfig)}
             bad = sorted(set(data["dsp"]) - dsp_known)
             if bad:
                 raise ConfigError(f"unknown dsp config keys: {', '.join(bad)}")
+            check_types(DspConfig, data["dsp"], "dsp.")
             data["dsp"] = DspConfig(**data["dsp"])
         return cls(**data)
+
+
+def check_types(cls: type, data: dict[str, Any], where: str) -> None:
+    """Checks each value of `data` (known keys of dataclass `cls`) against its field's type.
+
+    Raises:
+        ConfigError: "{where}{key} must be {expected}, got {value!r}" for the first value of the
+            wrong type (an integer field given 2.5, a number given "fast", a pair given 3 values).
+    """
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        hint = hints.get(key)
+        if hint is not None and not _fits(value, hint):
+            raise ConfigError(f"{where}{key} must be {_describe(hint)}, got {value!r}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is os.PathLike or getattr(hint, "__name__", "") == "Path":
+        return isinstance(value, (str, os.PathLike))
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_fits(v, a) for v, a in zip(value, args))
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, (dict, hint))
+    if origin is dict:
+        return isinstance(value, dict)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True  # a form this checker does not know: left to __post_init__
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "none"}
+    if hint in names:
+        return names[hint]
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
+        return f"a list of {len(args)} {_describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    if origin is dict or dataclasses.is_dataclass(hint):
+        return "a table"
+    return "a " + getattr(hint, "__name__", str(hint))

@@ -15,8 +15,10 @@ from torch import Tensor
 
 from dfn4core.errors import AudioError, ConfigError
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.io import block_frames
 
 BLOCK_S = 10.0  # seconds per model call in offline enhancement: bounds memory for long inputs
+MAX_CHANNELS = 1024  # more is a (samples, channels) array passed untransposed, or a mistake
 
 
 def atten_lim_mix(atten_lim_db: float | None) -> float:
@@ -38,6 +40,8 @@ class Enhancer:
     """
 
     def __init__(self, model: DFN4, atten_lim_db: float | None = None, channels: int = 1):
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise ConfigError(f"channels must be 1..{MAX_CHANNELS}, got {channels}")
         self.model = model
         self.channels = channels
         self.hop = model.cfg.dsp.hop_size
@@ -52,6 +56,7 @@ class Enhancer:
     def reset(self) -> None:
         """Forget everything: the next sample starts a new stream."""
         c = self.channels
+        self._numpy = False
         self.state = self.model.init_state(c, self.device, self.dtype)
         self._pending = torch.zeros(c, 0, device=self.device, dtype=self.dtype)
         # One hop of leading zeros lets every call return as many samples as it was given.
@@ -59,15 +64,20 @@ class Enhancer:
         self._dry = torch.zeros(c, self.delay, device=self.device, dtype=self.dtype)
 
     @torch.no_grad()
-    def process(self, chunk: Tensor | np.ndarray) -> Tensor:
-        """Enhance a chunk (C, N) (or (N,) for one channel); returns (C, N), `latency` samples behind."""
+    def process(self, chunk: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """Enhance a chunk (C, N) (or (N,) for one channel); returns (C, N), `latency` samples behind.
+
+        The result has the chunk's type: a numpy array for a numpy chunk, else a tensor on its device.
+        """
+        self._numpy = isinstance(chunk, np.ndarray)
         x = torch.as_tensor(chunk)
         out_device = x.device
         x = x.to(self.device, self.dtype)
         if x.dim() == 1:
             x = x[None]
         if x.dim() != 2 or x.shape[0] != self.channels:
-            raise AudioError(None, f"expected ({self.channels}, N) samples, got {tuple(x.shape)}")
+            hint = " (soundfile's (samples, channels) layout: pass its .T)" if x.dim() == 2 and x.shape[1] == self.channels else ""
+            raise AudioError(None, f"expected ({self.channels}, N) samples, got {tuple(x.shape)}{hint}")
         pending = torch.cat((self._pending, x), dim=1)
         whole = pending.shape[1] // self.hop * self.hop
         self._pending = pending[:, whole:]
@@ -85,13 +95,15 @@ class Enhancer:
             self._ready = torch.cat((self._ready, wet), dim=1)
         n = x.shape[1]
         result, self._ready = self._ready[:, :n], self._ready[:, n:]
-        return result.to(out_device)
+        return result.cpu().numpy() if self._numpy else result.to(out_device)
 
-    def flush(self) -> Tensor:
-        """The last `latency` enhanced samples (C, latency); then the Enhancer starts afresh."""
+    def flush(self) -> Tensor | np.ndarray:
+        """The last `latency` enhanced samples (C, latency), of the type `process` was last given; then the
+        Enhancer starts afresh."""
+        numpy = self._numpy
         out = self.process(torch.zeros(self.channels, self.latency, dtype=self.dtype))
         self.reset()
-        return out
+        return out.cpu().numpy() if numpy else out
 
 
 def enhance(
@@ -107,7 +119,8 @@ def enhance(
     Returns:
         Enhanced audio of the same type, shape and rate as `audio`.
     Raises:
-        AudioError: empty audio, NaN or infinite samples, or a non-positive sample rate.
+        AudioError: empty audio, NaN or infinite samples, a non-positive sample rate, or more
+            channels than samples or than MAX_CHANNELS (a (samples, channels) array).
     """
     is_numpy = isinstance(audio, np.ndarray)
     x = torch.as_tensor(audio, dtype=torch.float32)
@@ -120,7 +133,7 @@ def enhance(
 
         x = torch.from_numpy(resample(x.cpu().numpy(), sr, model_sr))
     enhancer = Enhancer(model, atten_lim_db, channels=x.shape[0])
-    block = int(BLOCK_S * model_sr)
+    block = block_frames(BLOCK_S, model_sr, x.shape[0])
     parts = [enhancer.process(x[:, i : i + block]) for i in range(0, x.shape[1], block)]
     parts.append(enhancer.flush())
     y = torch.cat(parts, dim=1)[:, enhancer.latency :]
@@ -137,6 +150,11 @@ def _check(x: Tensor, sr: int) -> None:
         raise AudioError(None, f"audio must be (samples,) or (channels, samples), got shape {tuple(x.shape)}")
     if x.shape[1] == 0 or x.shape[0] == 0:
         raise AudioError(None, "audio is empty")
+    if x.shape[0] > MAX_CHANNELS or x.shape[0] > x.shape[1]:
+        raise AudioError(
+            None, f"audio of shape {tuple(x.shape)} has more channels than samples or than {MAX_CHANNELS}: "
+            "expected (channels, samples); for soundfile's (samples, channels) array pass its .T"
+        )
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise AudioError(None, f"sample rate must be a positive integer, got {sr!r}")
     if not torch.isfinite(x).all():

@@ -34,3 +34,17 @@ class CheckpointError(Dfn4Error):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class TrainingInterrupted(Dfn4Error):
+    """A training run stopped on request (Ctrl-C, SIGTERM) after checkpointing its current step.
+
+    Args:
+        step: the step the run stopped at.
+        checkpoint: the checkpoint it resumes from.
+    """
+
+    def __init__(self, step: int, checkpoint: str | Path):
+        self.step = step
+        self.checkpoint = Path(checkpoint)
+        super().__init__(f"interrupted at step {step}; the run resumes from {checkpoint}")

@@ -7,11 +7,9 @@ counts, package versions and the model's config and checksum. Intrusive metrics 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from dfn4core.metrics import results
 from dfn4core.metrics.inputs import INTRUSIVE_SR, MetricError, to_rate
 from dfn4core.metrics.sets import EvalSet, Item, Unmatched, index_folder
 from dfn4core.metrics.suite import parse_metrics, score
-from dfn4core.model.checkpoint import load_model
+from dfn4core.model.checkpoint import load_model, tensor_sha256, write_atomically
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.pretrained import file_sha256, resolve_model
 
@@ -111,14 +109,9 @@ def evaluate(
     card = None if net is None else model_card(net, model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _claim(out_dir, {
-        "set": eval_set.name,
-        "noisy_dir": str(eval_set.items[0].noisy.parent) if eval_set.items else None,
-        "model_sha256": None if card is None else card["sha256"],
-        "enhanced_dir": None if enhanced_dir is None else str(enhanced_dir),
-    })  # fmt: skip
+    _claim(out_dir, _identity(eval_set, names, card, enhanced_dir))
     csv_path, header = out_dir / CSV_NAME, results.columns(names)
-    done = {(r["system"], r["key"]) for r in results.read_rows(csv_path, header)}
+    done = _finished(csv_path, header, systems)
     tasks = [_Task(i, tuple(s for s in systems if (s, i.key) not in done), enhanced.get(i.key)) for i in eval_set.items]
     todo = [t for t in tasks if t.systems]
     total, finished = len(tasks), len(tasks) - len(todo)
@@ -138,26 +131,63 @@ def evaluate(
     rows = [r for r in results.read_rows(csv_path, header) if r["key"] in keys]
     summary = _summary(eval_set, rows, systems, names, enhanced_dir, enhanced_unmatched)
     summary["model"] = card
-    json_path = out_dir / JSON_NAME
     text = json.dumps(summary, indent=2) + "\n"
-    tmp = json_path.with_name(f".{JSON_NAME}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, json_path)
+    json_path = _write_text(out_dir / JSON_NAME, text)
     return EvalReport(csv_path, json_path, json.loads(text), len(todo), total - len(todo))
 
 
-def _claim(out_dir: Path, run: dict[str, str | None]) -> None:
+def _identity(
+    eval_set: EvalSet, names: tuple[str, ...], card: dict[str, Any] | None, enhanced_dir: str | Path | None
+) -> dict[str, Any]:
+    """Everything that changes a score: set, folders (resolved), metrics, model checksum, enhanced folder."""
+    first = eval_set.items[0] if eval_set.items else None
+    return {
+        "set": eval_set.name,
+        "noisy_dir": _resolved(first.noisy.parent if first else None),
+        "clean_dir": _resolved(first.clean.parent if first and first.clean else None),
+        "metrics": ",".join(names),
+        "model_sha256": None if card is None else card["sha256"],
+        "enhanced_dir": _resolved(enhanced_dir),
+    }
+
+
+def _resolved(path: str | Path | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
+
+
+def _claim(out_dir: Path, run: dict[str, Any]) -> None:
     """Records in RUN_NAME what the rows in out_dir are results of; refuses rows of another set,
-    model or enhanced folder (a system added later is fine)."""
+    folder, metric list, model or enhanced folder, naming each difference (a system added later,
+    such as a model beside noisy rows, is fine). Paths compare resolved, as written by `_identity`."""
     path = out_dir / RUN_NAME
     known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    changed = []
     for field, value in run.items():
-        if value is not None and known.get(field) not in (None, value):
-            what = f"{field.replace('_', ' ')} {known[field]}, not {value}"
-            raise ConfigError(f"{out_dir} holds results for {what}; use another --out folder")
+        old = known.get(field)
+        if field.endswith("_dir") and old is not None:
+            old = _resolved(old)  # a record of an earlier dfn4 may hold the path as typed
+        if value is not None and old not in (None, value):
+            changed.append(f"{field.replace('_', ' ')} {old}, not {value}")
+    if changed:
+        raise ConfigError(f"{out_dir} holds results for {'; '.join(changed)}; use another --out folder")
     merged = {**known, **{k: v for k, v in run.items() if v is not None}}
     if merged != known:
-        path.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+        _write_text(path, json.dumps(merged, indent=2) + "\n")
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Writes a small text file atomically: a reader sees the old or the new content, never a part."""
+    return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _finished(csv_path: Path, header: list[str], systems: tuple[str, ...]) -> set[tuple[str, str]]:
+    """(system, key) of the rows already in the CSV; failed rows of `systems` are removed from it, to be retried."""
+    rows = results.read_rows(csv_path, header)
+    kept = [r for r in rows if r["status"] != "failed" or r["system"] not in systems]
+    if len(kept) < len(rows):
+        logger.info("%s: retrying %d failed rows", csv_path, len(rows) - len(kept))
+        write_atomically(csv_path, lambda tmp: results.write_rows(Path(tmp), header, kept))
+    return {(r["system"], r["key"]) for r in kept}
 
 
 def _summary(
@@ -194,11 +224,8 @@ def model_card(net: DFN4, source: DFN4 | str | Path | None = None) -> dict[str, 
             "sha256_of": "checkpoint file",
             "config": net.cfg.to_dict(),
         }
-    digest = hashlib.sha256()
-    for name, tensor in sorted(net.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return {"path": None, "sha256": digest.hexdigest(), "sha256_of": "state_dict tensors", "config": net.cfg.to_dict()}
+    digest = tensor_sha256(net.state_dict())
+    return {"path": None, "sha256": digest, "sha256_of": "state_dict tensors", "config": net.cfg.to_dict()}
 
 
 def _dfn4_version() -> str:

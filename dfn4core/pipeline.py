@@ -9,25 +9,26 @@ only for a torch model, so the ONNX backend runs without it.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
+from dfn4core.atomic import remove_stale_temps, same_file
 from dfn4core.errors import AudioError, ConfigError, Dfn4Error
 from dfn4core.io import (
-    AUDIO_EXTENSIONS,
     AudioInfo,
     AudioWriter,
     StreamResampler,
     audio_info,
+    block_frames,
     iter_blocks,
     output_format,
 )
+from dfn4core.plan import check_rate, plan_outputs, with_format  # noqa: F401  (plan_outputs: the CLI's entry)
 
 if TYPE_CHECKING:
     import torch
@@ -54,6 +55,7 @@ class FileResult:
     duration_s: float
     seconds_taken: float
     rtf: float
+    status: ClassVar[str] = "ok"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,16 @@ class FileFailure:
     in_path: Path
     out_path: Path
     reason: str
+    status: ClassVar[str] = "failed"
+
+
+@dataclass(frozen=True)
+class FileSkipped:
+    """One file left alone because its output exists (and `overwrite` is off): a finished earlier run."""
+
+    in_path: Path
+    out_path: Path
+    status: ClassVar[str] = "skipped"
 
 
 def out_frames(frames: int, sr_in: int, sr_out: int) -> int:
@@ -71,8 +83,7 @@ def out_frames(frames: int, sr_in: int, sr_out: int) -> int:
 
 
 def _check_output(in_path: Path, out_path: Path, overwrite: bool) -> None:
-    same = out_path.resolve() == in_path.resolve() or (out_path.exists() and os.path.samefile(in_path, out_path))
-    if same:
+    if same_file(in_path, out_path):
         raise AudioError(out_path, "is the input file; an input is never overwritten")
     if out_path.is_dir():
         raise AudioError(out_path, "is a folder")
@@ -228,19 +239,18 @@ def enhance_file(
     Raises:
         AudioError: unreadable or non-finite input, `out_path` is the input or exists without
             `overwrite`, or the output cannot be written.
+        ConfigError: `sr_out` outside MIN_SR_HZ..MAX_SR_HZ, a negative `atten_lim_db`, or `block_s` <= 0.
     """
     in_path, out_path = Path(in_path), Path(out_path)
     if block_s <= 0:
         raise ConfigError(f"block_s must be positive, got {block_s}")
-    if sr_out is not None and sr_out <= 0:
-        raise ConfigError(f"sr_out must be a positive rate in Hz, got {sr_out}")
+    check_rate(sr_out)
     if atten_lim_db is not None and atten_lim_db < 0:
         raise ConfigError(f"atten_lim_db must be >= 0, got {atten_lim_db}")
     info = audio_info(in_path)
     sr_out = sr_out or info.sr
     fmt, subtype = output_format(info, sr_out, info.channels)
-    if fmt != info.format:
-        out_path = out_path.with_suffix(".wav")
+    out_path = with_format(out_path, info, fmt)
     _check_output(in_path, out_path, overwrite)
     logger.debug("%s: %s -> %s %s/%s %d Hz", in_path, info, out_path, fmt, subtype, sr_out)
     start = time.perf_counter()
@@ -264,14 +274,18 @@ def _stream(
     chain = _Chain(backend, info.channels, info.sr, sr_out, atten_lim_db)
     keeper = _LengthKeeper(writer, info.sr, sr_out)
     frames_in = 0
-    for block in iter_blocks(in_path, max(1, round(block_s * info.sr))):
+    for block in iter_blocks(in_path, block_frames(block_s, info.sr, info.channels)):
         frames_in += block.shape[1]
         keeper.write(_finite(chain.process(block), in_path), frames_in)
         if on_progress is not None:
             on_progress(frames_in, max(frames_in, info.frames))
     keeper.write(_finite(chain.flush(), in_path), frames_in, final=True)
-    if frames_in != info.frames:
-        logger.warning("%s: header says %d frames, read %d", in_path, info.frames, frames_in)
+    declared = info.header_frames or info.frames
+    if frames_in != declared:
+        logger.warning(
+            "%s: truncated or damaged: the header says %d samples (%.2f s), read %d (%.2f s)",
+            in_path, declared, declared / info.sr, frames_in, frames_in / info.sr,
+        )  # fmt: skip
     return frames_in
 
 
@@ -281,72 +295,25 @@ def _finite(y: np.ndarray, in_path: Path) -> np.ndarray:
     return y
 
 
-def _audio_files(folder: Path, recursive: bool, skip: Path) -> list[Path]:
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    files = []
-    for f in found:
-        rel = f.relative_to(folder).parts
-        hidden = any(part.startswith(".") for part in rel)
-        if hidden or not f.is_file() or f.suffix.lower().lstrip(".") not in AUDIO_EXTENSIONS:
-            continue
-        if skip in f.resolve().parents:
-            continue  # earlier outputs inside the input folder are not inputs
-        files.append(f)
-    return sorted(files)
+def settled_outputs(pairs: Iterable[tuple[Path, Path]], overwrite: bool = False) -> list[FileSkipped | FileFailure]:
+    """What enhance_files reports, found without reading any audio, for the pairs it will not enhance.
 
-
-def plan_outputs(
-    inputs: Sequence[str | Path], out_dir: str | Path, *, suffix: str = "", recursive: bool = False
-) -> list[tuple[Path, Path]]:
-    """Pairs each input file with its output path.
-
-    Folders are expanded to the audio files in them (by extension, hidden files skipped), in all
-    subfolders if `recursive`, keeping the relative subfolders under `out_dir`. Files given
-    explicitly are used whatever their extension.
-
-    Args:
-        inputs: files and folders.
-        out_dir: folder for the outputs.
-        suffix: added to each output's stem ("a.wav" -> "a{suffix}.wav").
-        recursive: descend into subfolders of folder inputs.
-
-    Returns:
-        (input, output) pairs, in the order given, each folder's files sorted.
-
-    Raises:
-        AudioError: an input does not exist, or two inputs map to one output.
+    An existing output without `overwrite` is a FileSkipped (kept); an output that may not be
+    written (the input itself, a folder) is a FileFailure. Pairs left out are the ones to enhance,
+    so when every pair is settled a caller can report at once, without loading a model.
     """
-    out_dir = Path(out_dir)
-    pairs: list[tuple[Path, Path]] = []
-    for inp in map(Path, inputs):
-        if inp.is_dir():
-            files = _audio_files(inp, recursive, out_dir.resolve())
-            if not files:
-                logger.warning("%s: no audio files found", inp)
-            for f in files:
-                pairs.append((f, out_dir / f.relative_to(inp).parent / f"{f.stem}{suffix}{f.suffix}"))
-        elif inp.exists():
-            pairs.append((inp, out_dir / f"{inp.stem}{suffix}{inp.suffix}"))
-        else:
-            raise AudioError(inp, "no such file or folder")
-    seen: dict[Path, Path] = {}
-    for inp, out in pairs:
-        if out in seen:
-            raise AudioError(out, f"would be written twice, from {seen[out]} and {inp}")
-        seen[out] = inp
-    return pairs
+    settled = (_settled(Path(i), Path(o), overwrite) for i, o in pairs)
+    return [r for r in settled if r is not None]
 
 
-def blocked_outputs(pairs: Iterable[tuple[Path, Path]], overwrite: bool = False) -> list[FileFailure]:
-    """The failures enhance_files would report for outputs that may not be written (the input
-    itself, a folder, or an existing file without `overwrite`), found without reading any audio."""
-    failures = []
-    for in_path, out_path in pairs:
-        try:
-            _check_output(Path(in_path), Path(out_path), overwrite)
-        except AudioError as err:
-            failures.append(_failure(in_path, out_path, err))
-    return failures
+def _settled(in_path: Path, out_path: Path, overwrite: bool) -> FileSkipped | FileFailure | None:
+    if not overwrite and out_path.is_file() and not same_file(in_path, out_path):
+        return FileSkipped(in_path, out_path)
+    try:
+        _check_output(in_path, out_path, overwrite)
+    except AudioError as err:
+        return _failure(in_path, out_path, err)
+    return None
 
 
 def _failure(in_path: Path, out_path: Path, err: Dfn4Error) -> FileFailure:
@@ -359,39 +326,56 @@ def enhance_files(
     model: torch.nn.Module | Backend,
     pairs: Iterable[tuple[Path, Path]],
     *,
+    overwrite: bool = False,
     on_file_start: Callable[[Path, AudioInfo], None] | None = None,
     on_progress: ProgressFn | None = None,
-    on_file_end: Callable[[FileResult | FileFailure], None] | None = None,
+    on_file_end: Callable[[FileResult | FileFailure | FileSkipped], None] | None = None,
     **opts: Any,
-) -> list[FileResult | FileFailure]:
+) -> list[FileResult | FileFailure | FileSkipped]:
     """Enhances many files; a failure is recorded and never stops the others.
+
+    An existing output is kept and its input skipped unless `overwrite`, so a rerun after an
+    interruption finishes the rest. Temporary files that a killed run left in the output folders
+    are removed first.
 
     Args:
         model: a DFN4 in eval mode, or a Backend (see enhance_file).
         pairs: (input, output) paths, e.g. from plan_outputs.
+        overwrite: replace existing outputs (never an input).
         on_file_start: called with (input, its AudioInfo) before a readable file is enhanced.
         on_progress: called with (done_frames, total_frames) of the current file.
-        on_file_end: called with each file's result or failure.
-        **opts: keyword options of enhance_file (sr_out, atten_lim_db, overwrite, block_s).
+        on_file_end: called with each file's result, failure or skip.
+        **opts: keyword options of enhance_file (sr_out, atten_lim_db, block_s).
 
     Returns:
-        One FileResult or FileFailure per pair, in order.
+        One FileResult, FileFailure or FileSkipped per pair, in order.
     """
-    results: list[FileResult | FileFailure] = []
+    pairs = [(Path(i), Path(o)) for i, o in pairs]
+    for folder in dict.fromkeys(out.parent for _, out in pairs):
+        remove_stale_temps(folder)
+    results: list[FileResult | FileFailure | FileSkipped] = []
     for in_path, out_path in pairs:
-        try:
-            info = audio_info(in_path)
-            if on_file_start is not None:
-                on_file_start(in_path, info)
-            result: FileResult | FileFailure = enhance_file(model, in_path, out_path, on_progress=on_progress, **opts)
-        except Dfn4Error as err:
-            result = _failure(in_path, out_path, err)
-        except (RuntimeError, OSError, ValueError, MemoryError) as err:
-            logger.debug("%s failed", in_path, exc_info=True)
-            result = FileFailure(in_path, out_path, f"unexpected error: {type(err).__name__}: {err}")
+        result: FileResult | FileFailure | FileSkipped | None = _settled(in_path, out_path, overwrite)
+        if result is None:
+            result = _enhance_one(model, in_path, out_path, on_file_start, on_progress, overwrite=overwrite, **opts)
         if isinstance(result, FileFailure):
-            logger.info("%s: failed: %s", result.in_path, result.reason)
+            logger.info("%s: failed: %s", in_path, result.reason)
         if on_file_end is not None:
             on_file_end(result)
         results.append(result)
     return results
+
+
+def _enhance_one(
+    model: Any, in_path: Path, out_path: Path, on_file_start: Callable | None, on_progress: ProgressFn | None, **opts: Any
+) -> FileResult | FileFailure:
+    try:
+        info = audio_info(in_path)
+        if on_file_start is not None:
+            on_file_start(in_path, info)
+        return enhance_file(model, in_path, out_path, on_progress=on_progress, **opts)
+    except Dfn4Error as err:
+        return _failure(in_path, out_path, err)
+    except (RuntimeError, OSError, ValueError, MemoryError) as err:
+        logger.debug("%s failed", in_path, exc_info=True)
+        return FileFailure(in_path, out_path, f"unexpected error: {type(err).__name__}: {err}")

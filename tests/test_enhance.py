@@ -90,3 +90,25 @@ def test_real_noisy_recording(tiny_model, real_dir):
     audio, sr = sf.read(real_dir / "noisy_snr0.wav", dtype="float32")
     out = enhance(tiny_model, audio[: sr * 2], sr)
     assert out.shape == (sr * 2,) and np.isfinite(out).all()
+
+
+def test_soundfile_layout_is_refused_with_the_expected_one(tiny_model):
+    samples_channels = make_noisy(0.1, channels=2).T  # (4800, 2): soundfile's layout, not transposed
+    with pytest.raises(AudioError, match=r"\(4800, 2\).*expected \(channels, samples\).*\.T"):
+        enhance(tiny_model, samples_channels, 48_000)
+    with pytest.raises(AudioError, match="more channels than samples or than 1024"):
+        enhance(tiny_model, np.zeros((1025, 2000), np.float32), 48_000)
+    with pytest.raises(AudioError, match=r"got \(4800, 2\) \(soundfile's \(samples, channels\) layout: pass its \.T\)"):
+        Enhancer(tiny_model, channels=2).process(samples_channels)
+    with pytest.raises(ConfigError, match="channels must be 1..1024"):
+        Enhancer(tiny_model, channels=480_000)
+
+
+def test_enhancer_returns_the_type_it_was_given(tiny_model):
+    audio = make_noisy(0.05)
+    numpy_stream, torch_stream = Enhancer(tiny_model), Enhancer(tiny_model)
+    out = [numpy_stream.process(audio), numpy_stream.flush()]
+    ref = [torch_stream.process(torch.from_numpy(audio)), torch_stream.flush()]
+    assert all(isinstance(o, np.ndarray) for o in out) and all(isinstance(r, torch.Tensor) for r in ref)
+    for o, r in zip(out, ref):
+        np.testing.assert_array_equal(o, r.numpy())

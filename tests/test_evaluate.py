@@ -85,7 +85,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, pairs, monkeypatc
     assert (report.scored, report.resumed, len(calls)) == (1, 2, 1)
     assert report.csv_path.read_text() == finished  # finished rows kept byte for byte, none twice
     assert evaluate(pairs, out, metrics="si_sdr").scored == 0
-    with pytest.raises(ConfigError, match="holds results for other metrics"):
+    with pytest.raises(ConfigError, match="holds results for metrics si_sdr, not ssnr; use another --out"):
         evaluate(pairs, out, metrics="ssnr")
 
 
@@ -98,6 +98,73 @@ def test_results_of_another_model_are_not_mixed(tmp_path, pairs, tiny_model):
     ):
         evaluate(pairs, out, model=other, metrics="si_sdr")
     assert evaluate(pairs, out, metrics="si_sdr").summary["systems"].keys() == {"noisy"}  # noisy rows still reusable
+
+
+def test_results_against_another_reference_set_are_not_mixed(tmp_path, pairs):
+    out = tmp_path / "out"
+    evaluate(pairs, out, metrics="si_sdr")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for i in range(3):  # the same names, other clean signals
+        write_audio(tmp_path / "other" / f"u{i}.wav", make_noisy(1.0, sr=SR, seed=10 + i)[0], SR)
+    other = load_set("pairs", noisy_dir=tmp_path / "noisy", clean_dir=tmp_path / "other")
+    with pytest.raises(ConfigError) as err:
+        evaluate(other, out, metrics="si_sdr")
+    assert str(err.value) == (
+        f"{out} holds results for clean dir {tmp_path / 'clean'}, not {tmp_path / 'other'}; use another --out folder"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_relative_and_an_absolute_path_are_the_same_set(tmp_path, pairs, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relative = load_set("pairs", noisy_dir="noisy", clean_dir="clean")
+    assert evaluate(relative, "out", metrics="si_sdr").scored == 3
+    report = evaluate(pairs, tmp_path / "out", metrics="si_sdr")
+    assert (report.scored, report.resumed) == (0, 3)
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["noisy_dir"] == str(tmp_path / "noisy")
+
+
+def test_failed_rows_are_retried_on_resume(tmp_path, pairs):
+    out = tmp_path / "out"
+    good = (tmp_path / "noisy" / "u1.wav").read_bytes()
+    (tmp_path / "noisy" / "u1.wav").write_bytes(b"RIFF" + bytes(40))  # broken when first scored
+    first = evaluate(pairs, out, metrics="si_sdr")
+    assert first.summary["systems"]["noisy"]["failed"] == 1
+    kept = [line for line in first.csv_path.read_text().splitlines() if ",u1," not in line]
+    (tmp_path / "noisy" / "u1.wav").write_bytes(good)  # fixed
+    again = evaluate(pairs, out, metrics="si_sdr")
+    assert (again.scored, again.resumed) == (1, 2)
+    lines = again.csv_path.read_text().splitlines()
+    assert lines[:3] == kept and len(lines) == 4 and ",u1,ok," in lines[3]  # finished rows untouched
+    assert again.summary["systems"]["noisy"]["failed"] == 0 and again.summary["systems"]["noisy"]["files"] == 3
+
+
+def test_run_json_is_replaced_atomically(tmp_path, pairs, monkeypatch):
+    out = tmp_path / "out"
+    evaluate(pairs, out, metrics="si_sdr")
+    before = (out / "run.json").read_bytes()
+    real_write_text = Path.write_text
+
+    def dies_halfway(self, text, *args, **kwargs):
+        real_write_text(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError("disk full")
+
+    write_audio(tmp_path / "enh" / "u0.wav", make_noisy(1.0, sr=SR)[0], SR)
+    monkeypatch.setattr(Path, "write_text", dies_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        evaluate(pairs, out, enhanced_dir=tmp_path / "enh", metrics="si_sdr")  # a new system: run.json grows
+    monkeypatch.undo()
+    assert (out / "run.json").read_bytes() == before and sorted(p.name for p in out.iterdir()) == [
+        "run.json", "scores.csv", "summary.json"
+    ]  # fmt: skip
+
+
+def test_a_file_too_short_for_a_metric_says_so(tmp_path):
+    write_pair(tmp_path, "short.wav", seconds=100 / SR)  # 100 samples
+    s = load_set("pairs", noisy_dir=tmp_path / "noisy", clean_dir=tmp_path / "clean")
+    [row] = read_csv(evaluate(s, tmp_path / "out", metrics="stoi,estoi").csv_path)
+    assert row["status"] == "failed"
+    assert row["notes"] == "stoi: too short for STOI: 6 ms, it needs at least 397 ms; estoi: too short for ESTOI: 6 ms, it needs at least 397 ms"
 
 
 def test_bad_inputs_become_rows_with_reasons(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from dfn4core import pipeline
+from dfn4core import io, pipeline
 from dfn4core.errors import AudioError, ConfigError
 from dfn4core.io import audio_info, read_audio, resample, write_audio
 from dfn4core.pipeline import FileFailure, FileResult, enhance_file, enhance_files, out_frames, plan_outputs
@@ -160,14 +160,18 @@ def test_existing_output_is_kept_without_overwrite(tiny_model, tmp_path):
     assert audio_info(tmp_path / "out.wav").frames == 8000
 
 
-def test_blocked_outputs_are_the_failures_enhance_files_would_report(identity_model, tmp_path):
-    for name in ("a", "b", "c"):
+def test_settled_outputs_are_what_enhance_files_would_report_without_audio(identity_model, tmp_path):
+    for name in ("a", "b", "c", "d"):
         write_audio(tmp_path / "in" / f"{name}.wav", np.zeros(480, np.float32), 16000)
     write_audio(tmp_path / "out" / "b.wav", np.zeros(480, np.float32), 16000)
+    (tmp_path / "out" / "d.wav").mkdir()
     pairs = [(tmp_path / "in" / "a.wav", tmp_path / "in" / "a.wav"), (tmp_path / "in" / "b.wav", tmp_path / "out" / "b.wav"),
-             (tmp_path / "in" / "c.wav", tmp_path / "out" / "c.wav")]  # fmt: skip
-    assert pipeline.blocked_outputs(pairs) == pipeline.enhance_files(identity_model, pairs)[:2]
-    assert [f.in_path.name for f in pipeline.blocked_outputs(pairs, overwrite=True)] == ["a.wav"]
+             (tmp_path / "in" / "d.wav", tmp_path / "out" / "d.wav"), (tmp_path / "in" / "c.wav", tmp_path / "out" / "c.wav")]  # fmt: skip
+    settled = pipeline.settled_outputs(pairs)
+    assert [r.status for r in settled] == ["failed", "skipped", "failed"]  # the input itself, kept, a folder
+    assert settled == pipeline.enhance_files(identity_model, pairs)[:3]
+    assert [(r.in_path.name, r.status) for r in pipeline.settled_outputs(pairs, overwrite=True)] == [
+        ("a.wav", "failed"), ("d.wav", "failed")]  # fmt: skip
 
 
 def test_progress_reaches_total(identity_model, tmp_path):
@@ -233,3 +237,56 @@ def test_unexpected_errors_become_failures(identity_model, tmp_path, monkeypatch
     monkeypatch.setattr(pipeline, "Enhancer", explode)
     [failure] = enhance_files(identity_model, [(tmp_path / "in.wav", tmp_path / "out.wav")])
     assert failure.reason == "unexpected error: RuntimeError: out of memory"
+
+
+class ChunkRecorder:
+    """A Backend whose enhancer passes audio through and records the shape of every chunk it is given."""
+
+    sr, latency = 16_000, 0
+
+    def __init__(self):
+        self.shapes: list[tuple[int, int]] = []
+
+    def new_enhancer(self, channels, atten_lim_db):
+        return self
+
+    def process(self, chunk):
+        self.shapes.append(chunk.shape)
+        return chunk
+
+    def flush(self):
+        return np.zeros((self.shapes[-1][0], 0), np.float32)
+
+
+def test_many_channels_are_enhanced_in_bounded_blocks(tmp_path):
+    write_audio(tmp_path / "in.wav", speechy(64, 16_000, 16_000), 16_000, subtype="FLOAT")
+    backend = ChunkRecorder()
+    enhance_file(backend, tmp_path / "in.wav", tmp_path / "out.wav", block_s=1.0)
+    bound = io.MAX_BLOCK_CHANNELS * 16_000  # samples of one block: 1 s of MAX_BLOCK_CHANNELS channels
+    assert max(c * n for c, n in backend.shapes) <= bound and all(c == 64 for c, _ in backend.shapes)
+    out, _ = read_audio(tmp_path / "out.wav")
+    np.testing.assert_array_equal(out, read_audio(tmp_path / "in.wav")[0])  # shorter blocks, same samples
+
+
+def test_existing_outputs_are_skipped_but_a_folder_in_the_way_fails(identity_model, tmp_path):
+    for name in ("a", "b"):
+        write_audio(tmp_path / "in" / f"{name}.wav", speechy(1, 1600, 16000), 16000)
+    (tmp_path / "out" / "b.wav").mkdir(parents=True)
+    (tmp_path / "out" / "a.wav").write_bytes(b"finished earlier")
+    results = enhance_files(identity_model, plan_outputs([tmp_path / "in"], tmp_path / "out"))
+    assert [r.status for r in results] == ["skipped", "failed"] and "is a folder" in results[1].reason
+    assert (tmp_path / "out" / "a.wav").read_bytes() == b"finished earlier"
+    forced = enhance_files(identity_model, [(tmp_path / "in" / "a.wav", tmp_path / "out" / "a.wav")], overwrite=True)
+    assert forced[0].status == "ok" and audio_info(tmp_path / "out" / "a.wav").frames == 1600
+
+
+def test_plan_outputs_gives_final_paths_and_refuses_inputs_as_outputs(tmp_path):
+    for name in ("a.mp3", "a_x.wav", "b.wav"):
+        write_audio(tmp_path / name, speechy(1, 4800, 48000), 48000)
+    planned = plan_outputs([tmp_path / "a.mp3", tmp_path / "b.wav"], tmp_path / "out", suffix="_x", sr_out=96000)
+    assert planned == [(tmp_path / "a.mp3", tmp_path / "out" / "a_x.wav"), (tmp_path / "b.wav", tmp_path / "out" / "b_x.wav")]
+    with pytest.raises(AudioError, match="is an input and would be the output of") as err:
+        plan_outputs([tmp_path / "a.mp3", tmp_path / "a_x.wav"], tmp_path, suffix="_x", sr_out=96000)
+    assert err.value.path == tmp_path / "a_x.wav"
+    found = plan_outputs([tmp_path], tmp_path, suffix="_x", sr_out=96000)  # a_x.wav: a.mp3's output, not an input
+    assert [i.name for i, _ in found] == ["a.mp3", "b.wav"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dfn4core.atomic import write_atomically
 from dfn4core.export import ExportError
 from dfn4core.export.runtime import OnnxModel, read_metadata
 
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 QUANTIZED_SCOPES = ("/encoder/", "/erb_decoder/", "/df_decoder/", "/order_predictor/")
 QUANTIZED_OPS = ("MatMul", "Gemm", "Conv")
+INT8_NAME = "model.int8.onnx"
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def quantize_int8(onnx_path: str | Path, audio: np.ndarray, out_path: str | Path
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     onnx_path = Path(onnx_path)
-    out_path = Path(out_path) if out_path is not None else onnx_path.with_name("model.int8.onnx")
+    out_path = Path(out_path) if out_path is not None else onnx_path.with_name(INT8_NAME)
     graph = onnx.load(str(onnx_path)).graph
     weights = {i.name for i in graph.initializer}
     nodes = [n.name for n in graph.node
@@ -66,7 +68,9 @@ def quantize_int8(onnx_path: str | Path, audio: np.ndarray, out_path: str | Path
     root, hush = logging.getLogger(), _Hush()
     root.addFilter(hush)  # onnxruntime's quantizer advises "pre-processing" on the root logger every time
     try:
-        quantize_dynamic(onnx_path, out_path, nodes_to_quantize=nodes, weight_type=QuantType.QInt8)
+        write_atomically(
+            out_path, lambda tmp: quantize_dynamic(onnx_path, tmp, nodes_to_quantize=nodes, weight_type=QuantType.QInt8)
+        )
     finally:
         root.removeFilter(hush)
     meta = read_metadata(onnx_path)

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dfn4core.atomic import remove_stale_temps, same_file, write_atomically
 from dfn4core.export import ExportError
-from dfn4core.export.int8 import Int8Report, quantize_int8
+from dfn4core.export.int8 import INT8_NAME, Int8Report, quantize_int8
 from dfn4core.export.runtime import METADATA_NAME, METADATA_VERSION, OnnxModel
-from dfn4core.model.checkpoint import write_atomically
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.model.state import StreamState
 
@@ -37,6 +37,8 @@ STATE_OUTPUT_PREFIX = "next."
 MAX_ABS_ERROR = 1e-4  # the graph must match torch this closely ...
 MIN_SNR_DB = 60.0  # ... and the difference must lie this far below the output
 VALIDATION_S = 4.0  # seconds of audio the export is checked on
+GRAPH_NAME, OFFLINE_NAME = "model.onnx", "model_offline.onnx"
+EXPORT_NAMES = (GRAPH_NAME, METADATA_NAME, OFFLINE_NAME, INT8_NAME)  # every file an export may write
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def model_metadata(model: DFN4, opset: int = DEFAULT_OPSET) -> dict:
         )  # fmt: skip
     return {
         "format_version": METADATA_VERSION,
-        "graph": "model.onnx",
+        "graph": GRAPH_NAME,
         "opset": opset,
         "sample_rate": dsp.sr,
         "hop_size": dsp.hop_size,
@@ -115,9 +117,14 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     offline: bool = False,
     int8: bool = False,
+    overwrite: bool = False,
+    inputs: Sequence[str | Path] = (),
     on_stage: Callable[[str], None] | None = None,
 ) -> ExportReport:
     """Exports the streaming graph of `model` to `out_dir`, checked against torch on `audio`.
+
+    Files of an earlier export in `out_dir` (EXPORT_NAMES) are kept unless `overwrite`; with it,
+    those this export does not write are removed, so the folder holds one export only.
 
     Args:
         model: a DFN4 (copied to CPU float32 eval mode for the export).
@@ -126,21 +133,26 @@ def export_onnx(
         opset: ONNX opset of the graphs.
         offline: also write a whole-utterance graph (any number of whole hops).
         int8: also write model.int8.onnx (`quantize_int8`), compared with the float graph on `audio`.
+        overwrite: replace an earlier export in `out_dir`.
+        inputs: files this export reads (checkpoint, audio), none of which may be an output.
         on_stage: called with what starts next ("tracing the streaming graph", ...), for a progress display.
     Returns:
         The written paths, the agreement figures, the graph's size and the INT8 report.
     Raises:
         ExportError: the graph's output differs from torch's by MAX_ABS_ERROR or more, or the
-            difference is less than MIN_SNR_DB below the output; nothing is written then.
+            difference is less than MIN_SNR_DB below the output (nothing is written then); an
+            earlier export exists without `overwrite`; or an input is one of the outputs.
     """
     try:
         import onnx  # noqa: F401  (torch's exporter needs it; say so before tracing)
     except ImportError:
         raise ExportError("exporting needs the onnx package: pip install 'dfn4[export]'") from None
-    model = copy.deepcopy(model).to("cpu", torch.float32).eval()
     out_dir = Path(out_dir)
+    _check_outputs(out_dir, [Path(p) for p in inputs], overwrite)
+    remove_stale_temps(out_dir)
+    model = copy.deepcopy(model).to("cpu", torch.float32).eval()
     meta = model_metadata(model, opset)
-    onnx_path = out_dir / "model.onnx"
+    onnx_path = out_dir / GRAPH_NAME
     found: list[Agreement] = []
     stage = on_stage or (lambda _: None)
 
@@ -157,15 +169,30 @@ def export_onnx(
     json_path = write_atomically(out_dir / METADATA_NAME, lambda tmp: Path(tmp).write_text(json.dumps(meta)))
     offline_path = None
     if offline:
-        offline_path = out_dir / "model_offline.onnx"
+        offline_path = out_dir / OFFLINE_NAME
         stage("writing the offline graph and checking it")
         write_atomically(offline_path, lambda tmp: _write_offline(onnx_path, meta, tmp))
         _validate_offline(offline_path, model, audio)
     if int8:
         stage("writing the INT8 graph and comparing it")
-    int8_report = quantize_int8(onnx_path, audio) if int8 else None
+    int8_report = quantize_int8(onnx_path, audio, out_dir / INT8_NAME) if int8 else None
+    written = {onnx_path, json_path, offline_path, int8_report.path if int8_report else None}
+    for stale in [out_dir / name for name in EXPORT_NAMES if out_dir / name not in written]:
+        if stale.is_file():  # an earlier export's file beside this one would describe another model
+            stale.unlink()
+            logger.info("removed %s of an earlier export", stale)
     logger.info("exported %s: max abs error %.2e, SNR %.1f dB", onnx_path, agreement.max_abs_error, agreement.snr_db)
     return ExportReport(onnx_path, json_path, offline_path, agreement, onnx_path.stat().st_size, int8_report)
+
+
+def _check_outputs(out_dir: Path, inputs: list[Path], overwrite: bool) -> None:
+    targets = [out_dir / name for name in EXPORT_NAMES]
+    for target in targets:
+        if any(same_file(target, source) for source in inputs):
+            raise ExportError(f"{target}: is an input of this export; an input is never overwritten")
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise ExportError(f"{existing[0]}: exists, from an earlier export (use --overwrite)")
 
 
 def _export_step(model: DFN4, path: str, opset: int) -> None:

@@ -28,11 +28,13 @@ import torch
 from torch import Tensor, nn
 from torch.ao import quantization as tq
 
+from dfn4core.atomic import remove_stale_temps, same_file, write_atomically
 from dfn4core.errors import CheckpointError, ConfigError
 from dfn4core.export import ExportError
-from dfn4core.model.checkpoint import FORMAT_VERSION, checkpoint_dict, load_model, write_atomically
+from dfn4core.model.checkpoint import FORMAT_VERSION, checkpoint_dict, load_model
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.model.mamba import Mamba
+from dfn4core.pretrained import resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -308,8 +310,9 @@ def quantize_checkpoint(
     """Quantizes a checkpoint, writes the INT8 model and a JSON report beside it, and returns the report.
 
     Args:
-        checkpoint: float model checkpoint.
+        checkpoint: float model checkpoint, or a shipped model's name ("full", "lite").
         out_path: the INT8 model (.pt); the report goes to OUT.report.json (`report_path`).
+            Neither may be the checkpoint itself, even with `overwrite`.
         method: "dynamic", "static" or "qat".
         data: a DataConfig: static calibrates on its train split, qat fine-tunes on it; both are
             validated on its valid split when it has one. None: generated mixtures (qat needs data).
@@ -321,15 +324,20 @@ def quantize_checkpoint(
         on_stage: called with what starts next ("loading the float model", ...), for a progress display.
     Raises:
         CheckpointError: the checkpoint is missing or corrupt. ConfigError: unknown method, qat without
-            data, a bad data config. ExportError: `out_path` exists without `overwrite`, or is .safetensors.
+            data, a bad data config. ExportError: `out_path` exists without `overwrite`, is the
+            checkpoint, or is .safetensors.
     """
     check_method(method)
     valid_items, valid_seconds = valid_items or VALID_ITEMS, valid_seconds or VALID_SECONDS
     out_path = Path(out_path)
     report_path = out_path.with_suffix(".report.json")
+    source = resolve_model(checkpoint)
     for path in (out_path, report_path):
+        if same_file(path, source):
+            raise ExportError(f"{path}: is the model being quantized; an input is never overwritten")
         if path.exists() and not overwrite:
             raise ExportError(f"{path}: exists (use --overwrite)")
+    remove_stale_temps(out_path.parent)
     if method == "qat" and data is None:
         raise ConfigError("qat fine-tunes on real data: pass a DATA.toml (--calib-data)")
     stage = on_stage or (lambda _: None)

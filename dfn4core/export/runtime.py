@@ -21,6 +21,8 @@ from dfn4core.errors import AudioError, CheckpointError, ConfigError
 
 METADATA_NAME = "model.json"
 METADATA_VERSION = 1
+MAX_STATE_VALUES = 1 << 24  # per state tensor; a real model's largest holds a few thousand
+STATE_DTYPES = ("float32", "float16", "float64", "int32", "int64")
 
 OnnxState = dict[str, np.ndarray]
 
@@ -48,7 +50,38 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(path, f"cannot read the ONNX model description: {err}") from None
     if not isinstance(meta, dict) or meta.get("format_version") != METADATA_VERSION:
         raise CheckpointError(path, f"not a dfn4 model.json (format_version {METADATA_VERSION} expected)")
+    problem = _metadata_problem(meta)
+    if problem:
+        raise CheckpointError(path, f"malformed model.json: {problem}")
     return meta
+
+
+def _metadata_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with a model.json's fields, checked before any array is made; None if nothing."""
+    for key in ("sample_rate", "hop_size", "delay_size"):
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "delay_size" else 1):
+            return f"{key} missing or not a positive integer ({value!r})"
+    for key in ("input", "output"):
+        if not isinstance(meta.get(key), str):
+            return f"{key} missing or not a name"
+    if not isinstance(meta.get("states"), list):
+        return "states missing or not a list"
+    for i, s in enumerate(meta["states"]):
+        if not isinstance(s, dict) or not all(isinstance(s.get(k), str) for k in ("name", "input", "output")):
+            return f"state {i} lacks a name, input or output"
+        shape = s.get("shape")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            return f"state {s['name']!r}: shape must be a list of sizes, got {shape!r}"
+        size = int(np.prod(shape, dtype=np.float64))
+        if size > MAX_STATE_VALUES:
+            return f"state {s['name']!r}: shape {shape} holds {size} values (more than {MAX_STATE_VALUES})"
+        if s.get("dtype") not in STATE_DTYPES:
+            return f"state {s['name']!r}: dtype must be one of {', '.join(STATE_DTYPES)}, got {s.get('dtype')!r}"
+        init = s.get("init")
+        if init != "zeros" and not (isinstance(init, list) and len(init) == size):
+            return f"state {s['name']!r}: init must be \"zeros\" or {size} values"
+    return None
 
 
 def state_specs(meta: dict[str, Any]) -> list[StateSpec]:

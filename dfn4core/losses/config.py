@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from dfn4core.config import ModelConfig
+from dfn4core.config import ModelConfig, check_types
 from dfn4core.errors import ConfigError
 
 
@@ -161,4 +161,5 @@ def _checked(cls: type, data: dict[str, Any], prefix: str) -> dict[str, Any]:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown loss config key: {', '.join(prefix + k for k in unknown)}")
+    check_types(cls, data, "loss." + prefix)
     return data

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dfn4core.config import ModelConfig
+from dfn4core.config import ModelConfig, check_types
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4Output
 
@@ -152,4 +152,5 @@ def _checked(cls: type, data: Any, prefix: str) -> dict[str, Any]:
     unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise ConfigError(f"unknown distill config key: {', '.join(prefix + k for k in unknown)}")
+    check_types(cls, data, prefix)
     return data

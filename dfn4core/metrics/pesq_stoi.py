@@ -12,6 +12,8 @@ from typing import Any
 from dfn4core.metrics.inputs import INTRUSIVE_SR, MetricError, check_pair, to_rate
 
 PESQ_MODES = ("wb", "nb")
+# pystoi's analysis at its 10 kHz: 30 frames of 256 samples, hop 128 (shorter input: an AxisError deep inside)
+STOI_MIN_S = (256 + 29 * 128) / 10_000
 
 
 def pesq(
@@ -90,11 +92,16 @@ def stoi(
         reference, estimate: (N,) or (1, N).
 
     Raises:
-        MetricError: mismatched rates or lengths (without `align`), a silent reference, or too
-            few non-silent frames (pystoi would warn and return 1e-5).
+        MetricError: mismatched rates or lengths (without `align`), a silent reference, a signal
+            shorter than STOI_MIN_S, or too few non-silent frames (pystoi would warn and return 1e-5).
     """
     ref, est = check_pair(reference, estimate, sr, estimate_sr=estimate_sr, align=align)
     ref, est = to_rate(ref, sr, INTRUSIVE_SR), to_rate(est, sr, INTRUSIVE_SR)
+    if ref.size < STOI_MIN_S * INTRUSIVE_SR:
+        name = "ESTOI" if extended else "STOI"
+        raise MetricError(
+            f"too short for {name}: {ref.size / INTRUSIVE_SR * 1000:.0f} ms, it needs at least {STOI_MIN_S * 1000:.0f} ms"
+        )
     from pystoi import stoi as pystoi_stoi
 
     with warnings.catch_warnings(record=True) as caught:

@@ -51,13 +51,22 @@ def read_rows(csv_path: Path, header: Sequence[str]) -> list[dict[str, str]]:
         return list(reader)
 
 
+def write_rows(csv_path: Path, header: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Writes a whole results CSV: the header, then `rows`."""
+    writer = RowWriter(csv_path, header, fresh=True)
+    try:
+        writer.write(rows)
+    finally:
+        writer.close()
+
+
 class RowWriter:
     """Appends rows to the results CSV, each flushed at once so none is lost if the run stops."""
 
-    def __init__(self, csv_path: Path, header: Sequence[str]):
+    def __init__(self, csv_path: Path, header: Sequence[str], fresh: bool = False):
         self.header = list(header)
-        fresh = not csv_path.exists() or csv_path.stat().st_size == 0
-        self._file = csv_path.open("a", newline="", encoding="utf-8")
+        fresh = fresh or not csv_path.exists() or csv_path.stat().st_size == 0
+        self._file = csv_path.open("w" if fresh else "a", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, self.header, extrasaction="ignore")
         if fresh:
             self._writer.writeheader()

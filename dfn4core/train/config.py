@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dfn4core.config import ModelConfig
+from dfn4core.config import ModelConfig, check_types
 from dfn4core.errors import ConfigError
 from dfn4core.losses.config import LossConfig
 from dfn4core.losses.distill import DistillConfig
@@ -57,10 +57,12 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
         if self.lr <= 0 or self.lr_min < 0 or self.lr_min > self.lr or self.disc_lr <= 0:
             raise ConfigError(f"need 0 <= lr_min <= lr and positive lr, disc_lr; got {self.lr}, {self.lr_min}, {self.disc_lr}")
-        if self.warmup_steps < 0 or self.grad_clip < 0 or len(self.betas) != 2:
-            raise ConfigError("warmup_steps and grad_clip must be >= 0 and betas a pair")
+        if self.warmup_steps < 0 or self.grad_clip < 0:
+            raise ConfigError("warmup_steps and grad_clip must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class TrainConfig:
         unknown = sorted(set(self.model) - known)
         if unknown:
             raise ConfigError(f"unknown [model] keys: {', '.join(unknown)}")
+        check_types(ModelConfig, self.model, "model.")
         return dataclasses.replace(base, **self.model)
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,17 +152,18 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
         data = dict(data)
-        _check_keys(data, {f.name for f in dataclasses.fields(cls)}, source)
+        _check_keys(cls, data, source)
         if "optim" in data:
-            _check_keys(data["optim"], {f.name for f in dataclasses.fields(OptimConfig)}, f"{source} [optim]")
-            data["optim"] = OptimConfig(**data["optim"])
-        if "loss" in data:
-            data["loss"] = LossConfig.from_dict(data["loss"])
-        if "distill" in data:
-            data["distill"] = DistillConfig.from_dict(data["distill"])
+            _check_keys(OptimConfig, data["optim"], source, "optim")
         try:
+            if "optim" in data:
+                data["optim"] = OptimConfig(**data["optim"])
+            if "loss" in data:
+                data["loss"] = LossConfig.from_dict(data["loss"])
+            if "distill" in data:
+                data["distill"] = DistillConfig.from_dict(data["distill"])
             return cls(**data)
-        except TypeError as err:
+        except (TypeError, ConfigError) as err:
             raise ConfigError(f"{source}: {err}") from err
 
     def replace(self, **overrides: Any) -> TrainConfig:
@@ -167,14 +171,19 @@ class TrainConfig:
         overrides = {k: v for k, v in overrides.items() if v is not None}
         optim_keys = {f.name for f in dataclasses.fields(OptimConfig)}
         optim = {k: overrides.pop(k) for k in list(overrides) if k in optim_keys}
-        _check_keys(overrides, {f.name for f in dataclasses.fields(self)}, "overrides")
+        _check_keys(TrainConfig, overrides, "overrides")
         return dataclasses.replace(self, optim=dataclasses.replace(self.optim, **optim), **overrides)
 
 
-def load_train_config(path: str | Path | None) -> TrainConfig:
-    """Read a TrainConfig from TOML; None gives the defaults."""
+def load_train_config(path: str | Path | None, base: TrainConfig | None = None) -> TrainConfig:
+    """Read a TrainConfig from TOML; None gives the defaults.
+
+    Args:
+        path: the TOML file.
+        base: the settings the file's keys change (a resumed run's); None = the defaults.
+    """
     if path is None:
-        return TrainConfig()
+        return base or TrainConfig()
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -182,7 +191,16 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
         raise ConfigError(f"{path}: cannot read ({err.strerror})") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML ({err})") from err
-    return TrainConfig.from_dict(data, source=str(path))
+    return TrainConfig.from_dict(data if base is None else _merged(base.to_dict(), data), source=str(path))
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with the keys of `changes` replaced, tables merged key by key."""
+    out = dict(base)
+    for key, value in changes.items():
+        old = out.get(key)
+        out[key] = _merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
 
 
 def dump_toml(data: dict[str, Any]) -> str:
@@ -200,9 +218,12 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def _check_keys(data: Any, known: set[str], source: str) -> None:
+def _check_keys(cls: type, data: Any, source: str, section: str = "") -> None:
+    """A ConfigError for a non-table, an unknown key or a value of the wrong type, naming `section`."""
+    where = f"{source} [{section}]" if section else source
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a table, got {type(data).__name__}")
-    unknown = sorted(set(data) - known)
+        raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
-        raise ConfigError(f"{source}: unknown keys: {', '.join(unknown)}")
+        raise ConfigError(f"{where}: unknown keys: {', '.join(unknown)}")
+    check_types(cls, data, f"{source}: {section + '.' if section else ''}")

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from dfn4core.errors import ConfigError
 from dfn4core.losses.distill import DistillLoss
 from dfn4core.model.checkpoint import load_model
 from dfn4core.model.dfnet4 import DFN4, DFN4Output
@@ -67,5 +68,8 @@ def distill(cfg: TrainConfig, data, run_dir: str | Path, teacher: str | Path, **
     from dfn4core.train.runner import train
 
     named = is_model_name(teacher)  # a shipped model ("full") stays a name; a file is stored absolute
-    distill_cfg = dataclasses.replace(cfg.distill, teacher=teacher if named else str(Path(teacher).resolve()))
+    teacher = str(teacher) if named else str(Path(teacher).resolve())
+    if kwargs.get("resume") and cfg.distill.teacher not in ("", teacher):
+        raise ConfigError(f"the run distils from {cfg.distill.teacher}, not {teacher}: a resumed run keeps its teacher")
+    distill_cfg = dataclasses.replace(cfg.distill, teacher=teacher)
     return train(dataclasses.replace(cfg, distill=distill_cfg), data, run_dir, **kwargs)

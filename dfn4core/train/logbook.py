@@ -35,10 +35,19 @@ class Logbook:
         (self.path.parent / "data.toml").write_text(dump_toml(data_cfg.to_dict()))
 
     def truncate_after(self, step: int) -> None:
-        """Drop records past `step` (left by a run that died after its last checkpoint)."""
+        """Drop records past `step` (left by a run that died after its last checkpoint), and a line
+        that is not a whole record (a crash while appending it), with a warning."""
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        kept = []
+        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+            try:
+                record = json.loads(line) if line.strip() else None
+            except ValueError:
+                logger.warning("%s: dropping line %d, not a whole record (%.40r)", self.path, number, line)
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= step:
+                kept.append(line)
         self.path.write_text("".join(line + "\n" for line in kept))
 
     def add(self, step: int, values: dict[str, float], lr: float, every: int) -> None:

@@ -18,14 +18,21 @@ import torch
 
 from dfn4core.data.config import DataConfig
 from dfn4core.data.loader import build_dataset
-from dfn4core.errors import ConfigError
+from dfn4core.errors import CheckpointError, ConfigError, TrainingInterrupted
 from dfn4core.losses import GeneratorLoss, MultiPeriodDiscriminator, aligned_pair, discriminator_loss
 from dfn4core.model.checkpoint import load_model, save_model
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.train import checkpoint as ckpt_io
 from dfn4core.train.config import TrainConfig
 from dfn4core.train.batches import epoch_loader, steps_per_epoch
-from dfn4core.train.distributed import DistContext, barrier, destroy_process_group, init_process_group, wrap
+from dfn4core.train.distributed import (
+    DistContext,
+    all_ranks_true,
+    barrier,
+    destroy_process_group,
+    init_process_group,
+    wrap,
+)
 from dfn4core.train.loop import StepContext, gan_step, train_step, validate
 from dfn4core.train.logbook import Logbook
 from dfn4core.train.schedule import make_scheduler
@@ -74,6 +81,7 @@ def train(
     dist: DistContext | None = None,
     on_progress: Callable[[TrainProgress], None] | None = None,
     init_method: str = "env://",
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train a DFN4 as `cfg` says on `data`, writing into `run_dir`.
 
@@ -86,15 +94,20 @@ def train(
         dist: this process's place in a DDP run (None: single process).
         on_progress: called after every step (rank 0 only).
         init_method: rendezvous of a DDP run ("env://" under torchrun).
+        should_stop: asked after every step (on every rank); True on any rank checkpoints the
+            current step and stops the run (how the CLI handles Ctrl-C and SIGTERM).
     Returns:
         Where things were written and the final figures.
+    Raises:
+        TrainingInterrupted: should_stop said so; the run resumes from the checkpoint it names.
+        CheckpointError: last.pt of a resumed run is unreadable (names the newest readable step_*.pt).
     """
     dist = dist or DistContext()
     run = _Run(cfg, data, Path(run_dir), torch.device(device), dist)
     init_process_group(dist, init_method)
     try:
         run.setup(resume)
-        return run.loop(on_progress)
+        return run.loop(on_progress, should_stop or (lambda: False))
     finally:
         destroy_process_group(dist)
 
@@ -136,7 +149,7 @@ class _Run:
             self.disc_sched = make_scheduler(self.disc_opt, o.warmup_steps, cfg.steps - cfg.gan_start_step, o.lr_min / o.lr)
         self.ctx = StepContext(device, self.dist, o.grad_clip, *_precision(cfg.amp, device))
         if resume:
-            self._restore(ckpt_io.load_training_checkpoint(last))
+            self._restore(_read_last(last, self.ckpt_dir))
         self.ddp_model = wrap(self.model, self.dist, device)
         self.ddp_disc = wrap(self.disc, self.dist, device) if self.disc is not None else None
         self.extra_loss = self.distiller
@@ -150,7 +163,7 @@ class _Run:
             self.logbook.write_configs(cfg, self.data)
             self.logbook.truncate_after(self.step)
 
-    def loop(self, on_progress: Callable[[TrainProgress], None] | None) -> TrainResult:
+    def loop(self, on_progress: Callable[[TrainProgress], None] | None, should_stop: Callable[[], bool]) -> TrainResult:
         cfg, started, done_here = self.cfg, time.perf_counter(), 0
         while self.step < cfg.steps:
             epoch, first = divmod(self.step, self.per_epoch)
@@ -166,10 +179,20 @@ class _Run:
                     on_progress(TrainProgress(self.step, cfg.steps, terms, self.sched.get_last_lr()[0], rate, self.skipped, valid))
                 if self.step >= cfg.steps:
                     break
+                if not all_ranks_true(not should_stop(), self.dist, self.device):
+                    self._stop()
         self.logbook.close()
         best = self.run_dir / "best.pt"
         return TrainResult(self.model, self.run_dir, self.step, self.skipped, self.ckpt_dir / "last.pt",
                            best if best.exists() else None, self.best, self.last_valid)  # fmt: skip
+
+    def _stop(self) -> None:
+        """Checkpoints the current step (unless it just was) and raises TrainingInterrupted."""
+        if self.step % self.cfg.ckpt_every:
+            self._checkpoint()
+        self.logbook.close()
+        logger.info("stopped at step %d", self.step)
+        raise TrainingInterrupted(self.step, self.ckpt_dir / "last.pt")
 
     def _one_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         gan = self.disc is not None and self.step >= self.cfg.gan_start_step
@@ -253,12 +276,31 @@ class _Run:
         if self.distiller is not None and state.get("distill") is not None:
             self.distiller.load_state_dict(state["distill"])
         self.step, self.skipped, self.best = state["step"], state["skipped"], state["best"]
+        if self.cfg.steps < self.step:
+            raise ConfigError(f"{self.run_dir} is at step {self.step} already: steps must be at least {self.step}, got {self.cfg.steps}")
         ckpt_io.set_rng_state(state["rng"])
         logger.info("resumed at step %d", self.step)
 
     def _gan_enabled(self) -> bool:
         w = self.cfg.loss.weights
         return self.cfg.gan_start_step < self.cfg.steps and (w.adv > 0 or w.feature_match > 0)
+
+
+def _read_last(last: Path, ckpt_dir: Path) -> dict[str, Any]:
+    """The training checkpoint last.pt; if it is unreadable, an error naming the newest step_*.pt that reads."""
+    try:
+        return ckpt_io.load_training_checkpoint(last)
+    except CheckpointError as err:
+        for candidate in sorted(ckpt_dir.glob("step_*.pt"), reverse=True):
+            try:
+                step = ckpt_io.load_training_checkpoint(candidate)["train"]["step"]
+            except CheckpointError:
+                continue
+            raise CheckpointError(
+                last, f"{err.reason}; the newest readable checkpoint is {candidate} (step {step}): "
+                f"copy it to {last} and resume again"
+            ) from err  # fmt: skip
+        raise
 
 
 def _load_init(model: DFN4, init: str) -> None:

@@ -26,11 +26,11 @@ def test_distill_calls_the_library_with_the_student_config(tmp_path, monkeypatch
         return TrainResult(None, Path(out), cfg.steps, 0, Path(out) / "checkpoints" / "last.pt", None, None)
 
     monkeypatch.setattr(library, "distill", fake)
-    monkeypatch.setattr("dfn4core.data.config.load_data_config", lambda path: "DATA")
+    monkeypatch.setattr("dfn4core.train.resume.load_data_config", lambda path: "DATA")
     args = ["distill", "--teacher", str(teacher), "--data", str(data), "-o", str(tmp_path / "run"), "--steps", "3", "--device", "cpu"]
-    result = runner.invoke(app, [*args, "--resume", "--init", "lite"])
+    result = runner.invoke(app, [*args, "--init", "lite"])
     assert result.exit_code == 0, result.output
     assert "3 steps" in result.output
     assert seen["cfg"].variant == "lite" and seen["cfg"].steps == 3 and seen["teacher"] == str(teacher)
     assert seen["cfg"].init == "lite"
-    assert seen["resume"] is True and str(seen["device"]) == "cpu"
+    assert seen["resume"] is False and str(seen["device"]) == "cpu"

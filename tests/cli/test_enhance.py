@@ -143,13 +143,13 @@ def test_folder_with_a_corrupt_file(tmp_path, tiny_ckpt):
     assert "failed" in result.stdout and "ok" in result.stdout
 
 
-def test_existing_output_is_a_failure_without_overwrite(tmp_path, tiny_ckpt):
+def test_existing_output_is_kept_and_skipped_without_overwrite(tmp_path, tiny_ckpt):
     write_audio(tmp_path / "a.wav", tone(4800, 48000), 48000)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "a.wav").write_bytes(b"keep me")
     args = cli_args(tmp_path / "a.wav", tmp_path / "out", tiny_ckpt)
     result = runner.invoke(app, args)
-    assert result.exit_code == 1 and "exists (use --overwrite)" in result.stderr
+    assert result.exit_code == 0 and "skipped" in result.stdout and "1 of 1 outputs exist and were kept" in result.stderr
     assert (tmp_path / "out" / "a.wav").read_bytes() == b"keep me"
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
     assert audio_info(tmp_path / "out" / "a.wav").frames == 4800
@@ -159,11 +159,26 @@ def test_rerun_with_every_output_present_exits_before_loading_a_model(tmp_path, 
     for name in ("a.wav", "b.wav"):
         write_audio(tmp_path / "in" / name, tone(1600, 16000), 16000)
         write_audio(tmp_path / "out" / name, tone(1600, 16000), 16000)
+    before = {name: (tmp_path / "out" / name).read_bytes() for name in ("a.wav", "b.wav")}
     loaded = []
     monkeypatch.setattr(dfn4core, "load_model", lambda *a, **k: loaded.append(a))
     result = runner.invoke(app, ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--device", "cpu"])
-    assert result.exit_code == 1 and loaded == []
-    assert result.stderr.count("exists (use --overwrite)") == 2
+    assert result.exit_code == 0 and loaded == []
+    assert result.stdout.count("skipped") == 2 and "2 of 2 outputs exist and were kept" in result.stderr
+    assert {name: (tmp_path / "out" / name).read_bytes() for name in before} == before
+
+
+def test_rerun_with_overwrite_loads_the_model(tmp_path, monkeypatch):
+    write_audio(tmp_path / "in" / "a.wav", tone(1600, 16000), 16000)
+    write_audio(tmp_path / "out" / "a.wav", tone(1600, 16000), 16000)
+
+    def no_model(path, device=None, dfn3=False):
+        raise CheckpointError(path, "loaded")
+
+    monkeypatch.setattr(dfn4core, "load_model", no_model)
+    args = ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--device", "cpu", "--overwrite"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "loaded" in result.stderr
 
 
 def test_summary_table_keeps_long_paths_whole_in_80_columns(tmp_path):

@@ -100,6 +100,33 @@ def test_unmatched_and_failed_files_are_reported(tmp_path):
     assert result.exit_code == 1
     assert f"unmatched: {tmp_path / 'clean' / 'orphan.wav'}: no noisy file with key 'orphan'" in result.stderr
     assert "error: files that could not be scored" in result.stderr and "'noisy': 1" in result.stderr
+    assert "failed: noisy b: " in result.stderr and "not an audio file or corrupt" in result.stderr
+
+
+def test_a_rerun_with_another_clean_folder_is_refused(tmp_path):
+    write_pairs(tmp_path, ["a.wav"])
+    (tmp_path / "clean2").mkdir()
+    (tmp_path / "clean2" / "a.wav").write_bytes((tmp_path / "noisy" / "a.wav").read_bytes())
+    args = [*pairs_args(tmp_path), "--out", str(tmp_path / "out"), "--metrics", "stoi"]
+    assert runner.invoke(app, args).exit_code == 0
+    scores = (tmp_path / "out" / "scores.csv").read_bytes()
+    args[args.index(str(tmp_path / "clean"))] = str(tmp_path / "clean2")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'out'} holds results for clean dir {tmp_path / 'clean'}, not {tmp_path / 'clean2'}; "
+        "use another --out folder"
+    )
+    assert (tmp_path / "out" / "scores.csv").read_bytes() == scores
+
+
+def test_a_file_too_short_for_the_metric_is_named(tmp_path):
+    write_audio(tmp_path / "clean" / "a.wav", make_noisy(100 / SR, sr=SR)[0], SR)
+    write_audio(tmp_path / "noisy" / "a.wav", make_noisy(100 / SR, sr=SR, seed=1)[0], SR)
+    result = runner.invoke(app, [*pairs_args(tmp_path), "--out", str(tmp_path / "out"), "--metrics", "stoi"])
+    assert result.exit_code == 1
+    assert "failed: noisy a: stoi: too short for STOI: 6 ms, it needs at least 397 ms" in result.stderr
+    assert "unexpected error" not in result.stderr
 
 
 def test_bad_arguments_are_one_line_errors(tmp_path):

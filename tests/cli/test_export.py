@@ -70,7 +70,9 @@ def test_options_reach_export_onnx(tiny_ckpt, tmp_path, monkeypatch):
     assert result.stderr.strip() == "error: onnxruntime output differs from torch: max abs error 0.5"
     [(out_dir, shape, kwargs)] = calls
     assert callable(kwargs.pop("on_stage"))
-    assert (out_dir, shape, kwargs) == (tmp_path / "o", (4800,), {"opset": 18, "offline": True, "int8": False})
+    inputs = [tiny_ckpt, tmp_path / "check.wav"]
+    expected = {"opset": 18, "offline": True, "int8": False, "overwrite": False, "inputs": inputs}
+    assert (out_dir, shape, kwargs) == (tmp_path / "o", (4800,), expected)
 
 
 def test_no_onnx_is_refused(tiny_ckpt, tmp_path):

@@ -73,3 +73,22 @@ def test_onnx_backend_never_imports_torch(tiny_export, tmp_path):
     )
     subprocess.run([sys.executable, "-c", code, *argv], check=True, cwd=REPO_ROOT, capture_output=True)
     assert (tmp_path / "out" / "in.wav").is_file()
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda m: m.pop("hop_size"), "hop_size missing or not a positive integer (None)"),
+        (lambda m: m["states"][0].update(shape=[100_000, 100_000, 100_000]), "holds 1000000000000000 values"),
+        (lambda m: m["states"][0].update(shape="big"), "shape must be a list of sizes, got 'big'"),
+        (lambda m: m["states"][0].update(init=[0.0]), 'init must be "zeros" or'),
+    ],
+)
+def test_malformed_model_json_is_refused_before_anything_is_built(tiny_export, tmp_path, damage, message):
+    meta = json.loads(tiny_export.report.json_path.read_text())
+    damage(meta)
+    (tmp_path / "model.onnx").write_bytes(tiny_export.report.onnx_path.read_bytes())
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="malformed model.json: ") as err:
+        load_onnx_model(tmp_path)
+    assert message in str(err.value)

@@ -49,5 +49,8 @@ def test_failures_are_metric_errors(pair):
         stoi(np.zeros_like(clean), noisy, SR)
     with pytest.raises(MetricError, match="PESQ failed: "):
         pesq(clean[:1000], noisy[:1000], SR)  # 62 ms: too short for PESQ
+    with pytest.raises(MetricError, match="too short for STOI: 62 ms, it needs at least 397 ms"):
+        stoi(clean[:1000], noisy[:1000], SR)  # pystoi itself fails with an AxisError below 397 ms
+    mostly_silent = np.concatenate([clean[:1000], np.zeros(9000, clean.dtype)])
     with pytest.raises(MetricError, match="STOI failed: too few non-silent frames"):
-        stoi(clean[:1000], noisy[:1000], SR)
+        stoi(mostly_silent, noisy[:10_000], SR)

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from dfn4core import DFN4, ModelConfig
+from dfn4core import DFN4, ConfigError, ModelConfig
 from dfn4core.data.loader import build_dataset
 from dfn4core.losses.distill import DistillConfig, DistillWeights, compressed
 from dfn4core.model.checkpoint import save_model
@@ -84,3 +84,11 @@ def test_a_shipped_teacher_is_kept_by_name_and_a_file_made_absolute(tmp_path, mo
     distill(TrainConfig(variant="tiny"), None, tmp_path / "a", "full")
     distill(TrainConfig(variant="tiny"), None, tmp_path / "b", "runs/full/best.pt")
     assert seen == ["full", str(tmp_path / "runs" / "full" / "best.pt")]
+
+
+def test_a_resumed_run_keeps_its_teacher(tmp_path):
+    first = save_model(DFN4(ModelConfig.tiny()), tmp_path / "first.pt")
+    cfg = dataclasses.replace(CFG, distill=dataclasses.replace(CFG.distill, teacher=str(first)))
+    with pytest.raises(ConfigError, match=f"the run distils from {first}, not {tmp_path / 'other.pt'}: a resumed run keeps"):
+        distill(cfg, None, tmp_path / "run", tmp_path / "other.pt", resume=True)
+    assert not (tmp_path / "run").exists()

@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from dfn4core import DFN4, ConfigError, ModelConfig, load_model, save_model
+from dfn4core import DFN4, CheckpointError, ConfigError, ModelConfig, load_model, save_model
+from dfn4core.errors import TrainingInterrupted
 from dfn4core.losses import LossConfig
 from dfn4core.train.config import OptimConfig, TrainConfig, load_train_config
 from dfn4core.train.runner import train
@@ -95,3 +96,51 @@ def test_init_starts_from_the_given_weights(tmp_path, small_data):
 def test_init_with_another_model_config_is_a_clear_error(tmp_path, small_data):
     with pytest.raises(ConfigError, match="different model config"):
         train(CFG.replace(steps=1, valid_every=0, init="full"), small_data, tmp_path / "run")  # tiny run, full weights
+
+
+def test_a_partial_last_line_of_metrics_is_dropped_with_a_warning(tmp_path, small_data, caplog):
+    cfg = CFG.replace(steps=2, valid_every=0)
+    train(cfg, small_data, tmp_path / "run")
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    whole = metrics.read_text()
+    metrics.write_text(whole + '{"time": 1.0, "step": 3, "ki')  # the process died while appending
+    train(cfg.replace(steps=3), small_data, tmp_path / "run", resume=True)
+    assert "dropping line 3, not a whole record" in caplog.text
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert metrics.read_text().startswith(whole) and [r["step"] for r in rows] == [1, 2, 3]
+
+
+def test_a_corrupt_last_checkpoint_names_the_newest_readable_one(tmp_path, small_data):
+    cfg = CFG.replace(steps=3, valid_every=0, ckpt_every=1, keep_checkpoints=3)
+    train(cfg, small_data, tmp_path / "run")
+    ckpts = tmp_path / "run" / "checkpoints"
+    (ckpts / "last.pt").write_bytes((ckpts / "last.pt").read_bytes()[:5000])  # cut short
+    (ckpts / "step_00000003.pt").write_bytes(b"garbage")
+    before = {p.name: p.read_bytes() for p in ckpts.iterdir()}
+    with pytest.raises(CheckpointError) as err:
+        train(cfg.replace(steps=4), small_data, tmp_path / "run", resume=True)
+    message = str(err.value)
+    assert message.startswith(f"{ckpts / 'last.pt'}: not a readable checkpoint")
+    assert message.endswith(
+        f"the newest readable checkpoint is {ckpts / 'step_00000002.pt'} (step 2): copy it to {ckpts / 'last.pt'} and resume again"
+    )
+    assert {p.name: p.read_bytes() for p in ckpts.iterdir()} == before
+
+
+def test_steps_below_the_checkpoint_are_refused(tmp_path, small_data):
+    cfg = CFG.replace(steps=2, valid_every=0)
+    train(cfg, small_data, tmp_path / "run")
+    with pytest.raises(ConfigError, match="is at step 2 already: steps must be at least 2, got 1"):
+        train(cfg.replace(steps=1), small_data, tmp_path / "run", resume=True)
+
+
+def test_stopping_checkpoints_the_current_step_and_resumes_exactly(tmp_path, small_data):
+    cfg = CFG.replace(ckpt_every=100, valid_every=0)
+    straight = train(cfg, small_data, tmp_path / "a")
+    calls = []
+    with pytest.raises(TrainingInterrupted) as err:
+        train(cfg, small_data, tmp_path / "b", should_stop=lambda: calls.append(1) or len(calls) >= 3)
+    assert err.value.step == 3 and err.value.checkpoint == tmp_path / "b" / "checkpoints" / "last.pt"
+    resumed = train(cfg, small_data, tmp_path / "b", resume=True)
+    a, b = _weights(straight.model), _weights(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)

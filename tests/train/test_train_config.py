@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from dfn4core import ConfigError, ModelConfig
@@ -30,13 +32,25 @@ def test_toml_round_trip(tmp_path):
         ("steps = 0\n", "steps must be >= 1"),
         ("[optim]\nlr_min = 1.0\nlr = 0.1\n", "lr_min <= lr"),
         ("steps = ", "invalid TOML"),
+        # Type errors: one line naming the key and the type it needs.
+        ('[optim]\nlr = "fast"\n', "optim.lr must be a number, got 'fast'"),
+        ('[optim]\nbetas = "ab"\n', "optim.betas must be a list of 2 numbers, got 'ab'"),
+        ("[optim]\nbetas = [0.9, 1.5]\n", "optim.betas must be two numbers in [0, 1), got [0.9, 1.5]"),
+        ("batch_size = 2.5\n", "batch_size must be an integer, got 2.5"),
+        ("steps = 2.5\n", "steps must be an integer, got 2.5"),
+        ('[model]\nemb_dim = "big"\n', "model.emb_dim must be an integer, got 'big'"),
+        ("[model]\ndf_orders = [3, 5.5]\n", "model.df_orders must be a list of integers, got [3, 5.5]"),
+        ('[loss.weights]\nadv = "x"\n', "loss.weights.adv must be a number, got 'x'"),
+        ("[loss]\nfft_sizes = [\"a\"]\n", "loss.fft_sizes must be a list of integers, got ['a']"),
+        ("freeze_norm = 1\n", "freeze_norm must be true or false, got 1"),
     ],
 )
 def test_bad_configs_name_the_problem(tmp_path, text, match):
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match=re.escape(match) if " must be " in match else match) as err:
         load_train_config(path)
+    assert "\n" not in str(err.value)
 
 
 def test_missing_file(tmp_path):
