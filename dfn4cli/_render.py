@@ -9,12 +9,24 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 if TYPE_CHECKING:
     from dfn4core.io import AudioInfo
     from dfn4core.pipeline import FileFailure, FileResult, FileSkipped
+
+
+OUTPUT_MIN_WIDTH = 40  # the enhance table's output column keeps up to this many characters on one line
 
 
 class FileProgress:
@@ -54,19 +66,65 @@ class FileProgress:
         self._task = None
 
 
-def summary_table(results: Sequence[FileResult | FileFailure | FileSkipped]) -> Table:
-    """One row per file: name, duration, real-time factor, status (ok, failed, or skipped: output exists)."""
-    table = Table(title="dfn4 enhance")
-    for name, justify in (("file", "left"), ("duration", "right"), ("RTF", "right"), ("status", "left")):
-        table.add_column(name, justify=justify)
-    for r in results:
+class StageProgress:
+    """A spinner naming the stage under way, each finished stage left as a line with its time; hand
+    `stage` (and `steps`) to the library as on_stage (and on_progress)."""
+
+    def __init__(self, console: Console, title: str):
+        self.console, self.title = console, title
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        # The spinner only on a terminal (elsewhere it leaves a blank line); the stage lines always stay.
+        self.progress = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+        self._task: TaskID | None = None
+        self._name, self._start = "", 0.0
+
+    def __enter__(self) -> StageProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            self._finish()
+        elif self._task is not None:  # the error says what failed; no half-done stage line
+            self.progress.remove_task(self._task)
+        self.progress.stop()
+
+    def stage(self, name: str) -> None:
+        self._finish()
+        self._name, self._start = name, time.perf_counter()
+        self._task = self.progress.add_task(f"{self.title}: {escape(name)}")
+
+    def steps(self, done: int, total: int) -> None:
+        if self._task is not None:
+            self.progress.update(self._task, description=f"{self.title}: {escape(self._name)} {done}/{total}")
+
+    def _finish(self) -> None:
+        if self._task is not None:
+            self.progress.remove_task(self._task)
+            self.console.print(f"{self.title}: {escape(self._name)} ({time.perf_counter() - self._start:.1f} s)")
+            self._task = None
+
+
+def summary_table(results: Sequence[FileResult | FileFailure | FileSkipped], out_dir: Path) -> Table:
+    """One row per file: input, output (under out_dir), duration, real-time factor, status.
+
+    The status is ok, failed, or skipped (the output exists and was kept). Long paths wrap rather
+    than being cut, so two files never look alike.
+    """
+    outputs = [str(r.out_path.relative_to(out_dir) if r.out_path.is_relative_to(out_dir) else r.out_path) for r in results]
+    table = Table(title="dfn4 enhance", caption=f"outputs under {escape(str(out_dir))}")
+    table.add_column("file", overflow="fold")
+    table.add_column("output", overflow="fold", min_width=min(OUTPUT_MIN_WIDTH, max(map(len, outputs), default=0)))
+    for name in ("duration", "RTF"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for r, out in zip(results, outputs, strict=True):
         if r.status == "failed":
-            table.add_row(escape(str(r.in_path)), "-", "-", "[red]failed")
+            table.add_row(escape(str(r.in_path)), escape(out), "-", "-", "[red]failed")
         elif r.status == "skipped":
-            table.add_row(escape(str(r.in_path)), "-", "-", f"[yellow]skipped[/] ({escape(str(r.out_path))} exists)")
+            table.add_row(escape(str(r.in_path)), escape(out), "-", "-", "[yellow]skipped[/] (exists)")
         else:
-            status = f"[green]ok[/] -> {escape(str(r.out_path))}"
-            table.add_row(escape(str(r.in_path)), f"{r.duration_s:.2f} s", f"{r.rtf:.3f}", status)
+            table.add_row(escape(str(r.in_path)), escape(out), f"{r.duration_s:.2f} s", f"{r.rtf:.3f}", "[green]ok")
     return table
 
 

@@ -27,11 +27,14 @@ def benchmark(
     backend: Annotated[str, typer.Option(help="Comma-separated: torch, onnx.")] = "torch",
     compare_gru: Annotated[bool, typer.Option("--compare-gru/--no-compare-gru", help="Also the same network with GRUs.")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", dir_okay=False, help="Write every figure here.")] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", dir_okay=False, help="Write a PNG plot (needs dfn4[plot]).")] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", dir_okay=False, help="Write a PNG plot (needs: pip install 'dfn4\\[plot]').")
+    ] = None,
 ) -> None:
     """Measure what each model costs on this machine (eager torch on CPU; random weights unless --model)."""
     from dfn4core import benchmark as bench
     from dfn4core.model.checkpoint import load_model
+    from dfn4core.plot import require_matplotlib
     from dfn4core.pretrained import is_model_name
 
     try:
@@ -39,7 +42,7 @@ def benchmark(
     except ValueError:
         raise typer.BadParameter(f"expected integers like 1,2, got {threads!r}", param_hint="--threads") from None
     if plot is not None:
-        bench.require_matplotlib()
+        require_matplotlib()
     if model is not None:
         loaded = load_model(model, device="cpu")
         name = model if is_model_name(model) else Path(model).stem

@@ -28,20 +28,24 @@ def enhance(
         Optional[str],
         typer.Option(
             "--model", "-m", show_default="the shipped default model",
-            help=f"A shipped model (lite, full), a checkpoint file, or {DFN3_HELP}; with --backend onnx, an exported model.onnx.",
+            help=f"A shipped model (full), a checkpoint file, or {DFN3_HELP}; with --backend onnx, an exported model.onnx.",
         ),
     ] = None,
-    atten_lim_db: Annotated[Optional[float], typer.Option(min=0, help="Cap on noise reduction in dB.")] = None,
+    atten_lim_db: Annotated[
+        Optional[float], typer.Option(min=0, show_default="no cap", help="Cap on noise reduction in dB.")
+    ] = None,
     sr: Annotated[Optional[int], typer.Option(show_default="input's", help="Output sample rate in Hz (8000..384000).")] = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
-    suffix: Annotated[str, typer.Option(help="Added to each output file's stem (no path separators).")] = "",
+    suffix: Annotated[
+        str, typer.Option(show_default="none", help="Added to each output file's stem (no path separators).")
+    ] = "",
     overwrite: Annotated[
         bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs (else they are kept and skipped).")
     ] = False,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")] = False,
     backend: Annotated[
-        Backend, typer.Option(case_sensitive=False, help="onnx: --model is an exported model.onnx, run on the CPU.")
+        Backend, typer.Option(case_sensitive=False, help="onnx: --model is the streaming graph model.onnx of `dfn4 export`, run on the CPU.")
     ] = Backend.torch,
 ) -> None:
     """Enhance audio files (any rate or channel count) and write them to OUT_DIR, aligned with the input."""
@@ -56,15 +60,19 @@ def enhance(
         if model is None:
             err.print("[bold red]error:[/] no model ships in this install: pass --model CHECKPOINT")
             raise typer.Exit(2)
-    if backend is Backend.torch:
-        torch_device = resolve_device(device)
-        set_threads(threads)
     from dfn4core import pipeline
 
     pairs = pipeline.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive, sr_out=sr)
     if not pairs:
         err.print("[bold red]error:[/] no audio files to enhance")
         raise typer.Exit(1)
+    settled = pipeline.settled_outputs(pairs, overwrite)
+    if len(settled) == len(pairs):  # e.g. a rerun over a folder already done: report before loading a model
+        _report(settled, out_dir, err)
+        return
+    if backend is Backend.torch:
+        torch_device = resolve_device(device)
+        set_threads(threads)
     if backend is Backend.onnx:
         from dfn4core.export.runtime import load_onnx_model
 
@@ -78,11 +86,18 @@ def enhance(
             net, pairs, on_file_start=bars.on_file_start, on_progress=bars.on_progress,
             on_file_end=bars.on_file_end, sr_out=sr, atten_lim_db=atten_lim_db, overwrite=overwrite,
         )  # fmt: skip
-    Console(soft_wrap=True).print(summary_table(results))
-    failed = [r for r in results if isinstance(r, pipeline.FileFailure)]
+    _report(results, out_dir, err)
+
+
+def _report(results: list, out_dir: Path, err: Console) -> None:
+    """The summary table, an error line per failed file and the count of kept outputs; exit code 1 if any failed."""
+    from dfn4core.pipeline import FileFailure, FileSkipped
+
+    Console(soft_wrap=True).print(summary_table(results, out_dir))
+    failed = [r for r in results if isinstance(r, FileFailure)]
     for f in failed:
         err.print(f"[bold red]error:[/] {escape(str(f.in_path))}: {escape(f.reason)}")
-    skipped = sum(isinstance(r, pipeline.FileSkipped) for r in results)
+    skipped = sum(isinstance(r, FileSkipped) for r in results)
     if skipped:
         err.print(f"{skipped} of {len(results)} outputs exist and were kept (--overwrite replaces them)")
     if failed:

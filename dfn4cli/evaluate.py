@@ -25,16 +25,25 @@ class SetName(str, Enum):
 SET_HELP = "voicebank|dns: --data-dir; pairs: --noisy-dir, --clean-dir; blind: --noisy-dir (DNSMOS only)."
 SetOpt = Annotated[SetName, typer.Option("--set", help=SET_HELP)]
 DirOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, help="See --set.")]
+# Not checked here: a missing voicebank folder gets the library's message on where the set is published.
+DataDirOpt = Annotated[Optional[Path], typer.Option(file_okay=False, help="See --set.")]
 EnhancedOpt = Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, help="Another system's outputs.")]
 JobsOpt = Annotated[int, typer.Option(min=1, help="Worker processes.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Results folder; a rerun resumes.")]
 MAX_REASONS = 10  # failed rows listed per system; all of them are in scores.csv
-MetricsOpt = Annotated[Optional[str], typer.Option(help="Comma-separated, e.g. pesq,stoi,composite,dnsmos.")]
+PlotOpt = Annotated[
+    Optional[Path],
+    typer.Option("--plot", dir_okay=False, help="Also draw the scores per input SNR (and noise category) "
+                 "as this PNG (needs: pip install 'dfn4\\[plot]')."),
+]  # fmt: skip
+MetricsOpt = Annotated[
+    Optional[str], typer.Option(show_default="all the set allows", help="Comma-separated, e.g. pesq,stoi,composite,dnsmos.")
+]
 
 
 def evaluate(
     set_name: SetOpt,
-    data_dir: DirOpt = None,
+    data_dir: DataDirOpt = None,
     noisy_dir: DirOpt = None,
     clean_dir: DirOpt = None,
     model: EvalModelOpt = None,
@@ -43,11 +52,15 @@ def evaluate(
     out: OutOpt = Path("evaluation"),
     metrics: MetricsOpt = None,
     device: DeviceOpt = Device.auto,
+    plot: PlotOpt = None,
 ) -> None:
     """Score the noisy files of a set, and a model's (--model) or another system's (--enhanced-dir) outputs."""
     from dfn4core.evaluate import evaluate as run
     from dfn4core.metrics.sets import load_set
+    from dfn4core.plot import plot_scores, require_matplotlib
 
+    if plot is not None:
+        require_matplotlib()  # before scoring, not after
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     eval_set = load_set(set_name.value, data_dir=data_dir, noisy_dir=noisy_dir, clean_dir=clean_dir)
     for u in eval_set.unmatched:
@@ -65,6 +78,8 @@ def evaluate(
         err.print(f"[yellow]unmatched:[/] {escape(u['path'])}: {escape(u['reason'])}")
     done = f"{report.scored} files scored, {report.resumed} already done"
     err.print(f"{done}; wrote {report.csv_path} and {report.json_path}")
+    if plot is not None:
+        err.print(f"wrote {escape(str(plot_scores(out, plot)))}")
     failed = {name: s["failed"] for name, s in report.summary["systems"].items() if s["failed"]}
     for name, system in report.summary["systems"].items():
         reasons = [p for p in system["problems"] if p["status"] == "failed"]
@@ -78,16 +93,20 @@ def evaluate(
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    """Rows = systems, columns = metrics: mean ± 95 % CI, and the change from the noisy input."""
+    """Rows = metrics, columns = systems (fits 80 columns): mean ± 95 % CI, and below it the change
+    from the noisy input; the CSV and JSON hold the full figures."""
     table = Table(title=f"dfn4 evaluate: {summary['set']['name']} ({summary['set']['files']} files)")
-    table.add_column("system")
+    table.add_column("metric")
+    systems = summary["systems"]
+    for name in systems:
+        table.add_column(escape(name), justify="right", no_wrap=True)
     for m in summary["metrics"]:
-        table.add_column(m, justify="right")
-    for name, system in summary["systems"].items():
         cells = []
-        for s in system["metrics"].values():
+        for system in systems.values():
+            s = system["metrics"][m]
             ci = "" if s["ci95"] is None else f" ±{s['ci95']:.2f}"
             delta = "" if s["delta"] is None else f"\n[{'green' if s['delta'] >= 0 else 'red'}]{s['delta']:+.2f}[/]"
             cells.append("-" if s["mean"] is None else f"{s['mean']:.2f}{ci}{delta}")
-        table.add_row(name, *cells)
+        table.add_row(m, *cells)
+    table.caption = "mean ±95 % CI; below: change from noisy"
     return table

@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from dfn4cli._options import RequiredModelOpt
+from dfn4cli._render import StageProgress
 
 # Real speech to check the graph on when this checkout sits beside the shared data folder.
 REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "noisy_snr0.wav"
+CHECK_AUDIO_DEFAULT = "a generated speech-like signal (in a source checkout beside shared/data/real: its recording)"
 
 
 def export(
@@ -28,7 +30,7 @@ def export(
     ] = False,
     check_audio: Annotated[
         Optional[Path],
-        typer.Option(exists=True, dir_okay=False, show_default="shared real speech, else generated",
+        typer.Option(exists=True, dir_okay=False, show_default=CHECK_AUDIO_DEFAULT,
                      help="Audio to check the graph against torch on."),
     ] = None,  # fmt: skip
     overwrite: Annotated[
@@ -44,12 +46,15 @@ def export(
     from dfn4core.export.onnx import export_onnx, validation_audio
     from dfn4core.pretrained import resolve_model
 
-    checkpoint = resolve_model(model)
-    net = load_model(checkpoint, device="cpu")
-    source = check_audio or (REAL_SPEECH if REAL_SPEECH.is_file() else None)
-    audio = validation_audio(source, net.cfg.dsp.sr)
-    inputs = [checkpoint, *([source] if source else [])]
-    report = export_onnx(net, out_dir, audio, opset=opset, offline=offline, int8=int8, overwrite=overwrite, inputs=inputs)
+    with StageProgress(err, "export") as progress:
+        progress.stage("loading the model")
+        checkpoint = resolve_model(model)
+        net = load_model(checkpoint, device="cpu")
+        source = check_audio or (REAL_SPEECH if REAL_SPEECH.is_file() else None)
+        audio = validation_audio(source, net.cfg.dsp.sr)
+        inputs = [checkpoint, *([source] if source else [])]
+        report = export_onnx(net, out_dir, audio, opset=opset, offline=offline, int8=int8, overwrite=overwrite,
+                             inputs=inputs, on_stage=progress.stage)  # fmt: skip
     out = Console(soft_wrap=True, highlight=False)
     int8_path = report.int8.path if report.int8 else None
     for path in (report.onnx_path, report.json_path, report.offline_path, int8_path):

@@ -17,14 +17,23 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from dfn4cli import benchmark, distill, enhance, evaluate, export, quantize, train
+from dfn4cli import benchmark, curves, distill, enhance, evaluate, export, quantize, train
 
 LOGGERS = ("dfn4core", "dfn4cli")
+# Global flags that may also follow the command (`dfn4 enhance --debug ...`).
+GLOBAL_FLAGS = ("--debug", "--no-debug", "--version")
 INTERRUPTED_EXIT = 130  # the shell's code for a run ended by Ctrl-C (SIGTERM ends the same way)
 
 
 class _Dfn4Group(TyperGroup):
-    """Turns a Dfn4Error raised by any command into `error: ...` and exit code 1."""
+    """Accepts the global flags after the command too, turns a Dfn4Error raised by any command into
+    `error: ...` and exit code 1, and an interruption (Ctrl-C, SIGTERM) into exit code 130."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)  # after `--` every word is an argument
+        flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+        rest = [a for a in args[:end] if a not in GLOBAL_FLAGS]
+        return super().parse_args(ctx, [*flags, *rest, *args[end:]])
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -50,7 +59,6 @@ app = typer.Typer(
     name="dfn4",
     help="DeepFilterNet4: real-time full-band (48 kHz) speech enhancement.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,
 )
 app.command("enhance", no_args_is_help=True)(enhance.enhance)
@@ -60,6 +68,7 @@ app.command("quantize", no_args_is_help=True)(quantize.quantize)
 app.command("train", no_args_is_help=True)(train.train)
 app.command("distill", no_args_is_help=True)(distill.distill)
 app.command("benchmark")(benchmark.benchmark)
+app.command("curves", no_args_is_help=True)(curves.curves)
 
 
 def _version() -> str:

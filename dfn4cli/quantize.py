@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dfn4cli._options import RequiredModelOpt
+from dfn4cli._render import StageProgress
 
 
 class Method(str, Enum):
@@ -38,8 +39,9 @@ def quantize(
     from dfn4core.export.quantize import QatSettings, quantize_checkpoint
 
     data = load_data_config(calib_data) if calib_data is not None else None
-    with Console(stderr=True).status(f"quantizing ({method.value})"):
-        report = quantize_checkpoint(model, out, method.value, data=data, qat=QatSettings(steps=steps), overwrite=overwrite)
+    with StageProgress(Console(stderr=True, highlight=False), f"quantize ({method.value})") as progress:
+        report = quantize_checkpoint(model, out, method.value, data=data, qat=QatSettings(steps=steps), overwrite=overwrite,
+                                     on_progress=progress.steps, on_stage=progress.stage)  # fmt: skip
     console = Console(soft_wrap=True, highlight=False)
     console.print(report_table(report.to_dict()))
     console.print(f"wrote {escape(str(report.path))} and {escape(str(report.report_path))}")

@@ -39,7 +39,7 @@ INTERRUPTED_EXIT = 130  # the shell's code for Ctrl-C; SIGTERM is handled (and e
 def train(
     out: RunDirOpt,
     data: DataOpt = None,
-    variant: Annotated[Optional[str], typer.Option(help="full | lite | tiny (overrides the config).")] = None,
+    variant: Annotated[Optional[str], typer.Option(show_default="from --config", help="full | lite | tiny (overrides the config).")] = None,
     config: TrainConfigOpt = None,
     resume: ResumeOpt = False,
     steps: StepsOpt = None,

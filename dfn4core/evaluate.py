@@ -25,6 +25,7 @@ from dfn4core.errors import ConfigError, Dfn4Error, MetricError
 from dfn4core.io import read_audio
 from dfn4core.metrics import results
 from dfn4core.metrics.inputs import INTRUSIVE_SR, to_rate
+from dfn4core.metrics.results import CSV_NAME, RUN_NAME
 from dfn4core.metrics.sets import EvalSet, Item, Unmatched, index_folder
 from dfn4core.metrics.suite import parse_metrics, score
 from dfn4core.model.checkpoint import load_model, tensor_sha256
@@ -34,9 +35,7 @@ from dfn4core.pretrained import file_sha256, resolve_model
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
-CSV_NAME = "scores.csv"
 JSON_NAME = "summary.json"
-RUN_NAME = "run.json"  # what the rows are results of: set, noisy folder, model checksum, enhanced folder
 MAX_TRIM_MS = 50.0  # larger length differences mean a wrong or misaligned file, not resampling rounding
 SYSTEMS = ("noisy", "model", "enhanced")
 PRELOAD = ("pesq", "pystoi", "onnxruntime")  # imported once by the forkserver, not by every worker

@@ -295,6 +295,33 @@ def _finite(y: np.ndarray, in_path: Path) -> np.ndarray:
     return y
 
 
+def settled_outputs(pairs: Iterable[tuple[Path, Path]], overwrite: bool = False) -> list[FileSkipped | FileFailure]:
+    """What enhance_files reports, found without reading any audio, for the pairs it will not enhance.
+
+    An existing output without `overwrite` is a FileSkipped (kept); an output that may not be
+    written (the input itself, a folder) is a FileFailure. Pairs left out are the ones to enhance,
+    so when every pair is settled a caller can report at once, without loading a model.
+    """
+    settled = (_settled(Path(i), Path(o), overwrite) for i, o in pairs)
+    return [r for r in settled if r is not None]
+
+
+def _settled(in_path: Path, out_path: Path, overwrite: bool) -> FileSkipped | FileFailure | None:
+    if not overwrite and out_path.is_file() and not same_file(in_path, out_path):
+        return FileSkipped(in_path, out_path)
+    try:
+        _check_output(in_path, out_path, overwrite)
+    except AudioError as err:
+        return _failure(in_path, out_path, err)
+    return None
+
+
+def _failure(in_path: Path, out_path: Path, err: Dfn4Error) -> FileFailure:
+    """A file's failure; the reason names the path unless it is the input's own."""
+    reason = err.reason if isinstance(err, AudioError) and err.path == Path(in_path) else str(err)
+    return FileFailure(in_path, out_path, reason)
+
+
 def enhance_files(
     model: torch.nn.Module | Backend,
     pairs: Iterable[tuple[Path, Path]],
@@ -328,10 +355,11 @@ def enhance_files(
         remove_stale_temps(folder)
     results: list[FileResult | FileFailure | FileSkipped] = []
     for in_path, out_path in pairs:
-        if not overwrite and out_path.is_file() and not same_file(in_path, out_path):
-            result: FileResult | FileFailure | FileSkipped = FileSkipped(in_path, out_path)
-        else:
+        result: FileResult | FileFailure | FileSkipped | None = _settled(in_path, out_path, overwrite)
+        if result is None:
             result = _enhance_one(model, in_path, out_path, on_file_start, on_progress, overwrite=overwrite, **opts)
+        if isinstance(result, FileFailure):
+            logger.info("%s: failed: %s", in_path, result.reason)
         if on_file_end is not None:
             on_file_end(result)
         results.append(result)
@@ -347,9 +375,7 @@ def _enhance_one(
             on_file_start(in_path, info)
         return enhance_file(model, in_path, out_path, on_progress=on_progress, **opts)
     except Dfn4Error as err:
-        reason = err.reason if isinstance(err, AudioError) and err.path == Path(in_path) else str(err)
+        return _failure(in_path, out_path, err)
     except (RuntimeError, OSError, ValueError, MemoryError) as err:
         logger.debug("%s failed", in_path, exc_info=True)
-        reason = f"unexpected error: {type(err).__name__}: {err}"
-    logger.info("%s: failed: %s", in_path, reason)
-    return FileFailure(in_path, out_path, reason)
+        return FileFailure(in_path, out_path, f"unexpected error: {type(err).__name__}: {err}")

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("deployment", ("dfn4core.export",)),
     ("training data and losses", ("dfn4core.data", "dfn4core.losses")),
     ("training", ("dfn4core.train",)),
-    ("measurement", ("dfn4core.benchmark",)),
+    ("measurement", ("dfn4core.benchmark", "dfn4core.plot")),
     ("workflows", ("dfn4core", "dfn4core.export.quantize", "dfn4core.pipeline", "dfn4core.evaluate")),
 ]
 FORBIDDEN = ("typer", "rich", "dfn4cli")  # the library never imports its CLI or the CLI's libraries

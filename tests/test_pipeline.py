@@ -160,6 +160,20 @@ def test_existing_output_is_kept_without_overwrite(tiny_model, tmp_path):
     assert audio_info(tmp_path / "out.wav").frames == 8000
 
 
+def test_settled_outputs_are_what_enhance_files_would_report_without_audio(identity_model, tmp_path):
+    for name in ("a", "b", "c", "d"):
+        write_audio(tmp_path / "in" / f"{name}.wav", np.zeros(480, np.float32), 16000)
+    write_audio(tmp_path / "out" / "b.wav", np.zeros(480, np.float32), 16000)
+    (tmp_path / "out" / "d.wav").mkdir()
+    pairs = [(tmp_path / "in" / "a.wav", tmp_path / "in" / "a.wav"), (tmp_path / "in" / "b.wav", tmp_path / "out" / "b.wav"),
+             (tmp_path / "in" / "d.wav", tmp_path / "out" / "d.wav"), (tmp_path / "in" / "c.wav", tmp_path / "out" / "c.wav")]  # fmt: skip
+    settled = pipeline.settled_outputs(pairs)
+    assert [r.status for r in settled] == ["failed", "skipped", "failed"]  # the input itself, kept, a folder
+    assert settled == pipeline.enhance_files(identity_model, pairs)[:3]
+    assert [(r.in_path.name, r.status) for r in pipeline.settled_outputs(pairs, overwrite=True)] == [
+        ("a.wav", "failed"), ("d.wav", "failed")]  # fmt: skip
+
+
 def test_progress_reaches_total(identity_model, tmp_path):
     write_audio(tmp_path / "in.wav", speechy(1, 10_000, 16000), 16000)
     calls = []

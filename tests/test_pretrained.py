@@ -38,6 +38,14 @@ def test_a_path_resolves_to_itself(tmp_path):
     assert pretrained.resolve_model("runs/lite/best.pt") == pretrained.Path("runs/lite/best.pt")
 
 
+def test_a_word_that_is_neither_a_file_nor_a_name_lists_the_names(fake_package, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match=r"small: no such file, and not a model name \(the names: lite, dfn3\)"):
+        load_model("small")
+    (tmp_path / "small").write_bytes(b"x")  # a file of that name is a file, not a name
+    assert pretrained.resolve_model("small") == pretrained.Path("small")
+
+
 def test_a_shipped_name_loads_its_weights(fake_package):
     model = load_model("lite")
     assert model.cfg == ModelConfig.tiny() and not model.training

@@ -9,7 +9,7 @@ the report, `quantization` compares an INT8 model with its float model.
 from __future__ import annotations
 
 from dfn4core.benchmark.cost import count_macs, count_params, latency
-from dfn4core.benchmark.plot import plot_benchmark, require_matplotlib
+from dfn4core.benchmark.plot import plot_benchmark
 from dfn4core.benchmark.report import BACKENDS, benchmark_model, check_backend, machine_info, run_benchmark
 from dfn4core.benchmark.timing import (
     BenchmarkSettings,
@@ -35,7 +35,6 @@ __all__ = [
     "offline_rtf",
     "peak_memory",
     "plot_benchmark",
-    "require_matplotlib",
     "run_benchmark",
     "step_latency",
     "variant_config",

@@ -1,20 +1,13 @@
-"""The PNG of a `dfn4 benchmark` report (the `plot` extra: matplotlib)."""
+"""The PNG of a `dfn4 benchmark` report (the `plot` extra: matplotlib, through `dfn4core.plot`)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dfn4core.errors import ConfigError
-
-
-def require_matplotlib() -> None:
-    """Raises ConfigError naming the `plot` extra when matplotlib is not installed."""
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ConfigError("the plot needs matplotlib: pip install 'dfn4[plot]'")
+from dfn4core.plot import pyplot, save_figure
 
 
 def plot_benchmark(report: dict[str, Any], path: str | Path) -> Path:
@@ -24,12 +17,7 @@ def plot_benchmark(report: dict[str, Any], path: str | Path) -> Path:
     Raises:
         ConfigError: matplotlib (the `plot` extra) is not installed.
     """
-    require_matplotlib()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+    plt = pyplot()
     results = report["results"]
     labels = [f"{r['name']}\n{r['backend']}, {r['threads']}t" for r in results]
     x = np.arange(len(results))
@@ -44,8 +32,4 @@ def plot_benchmark(report: dict[str, Any], path: str | Path) -> Path:
         ax.set_xticks(x, labels, fontsize=8)
     machine = report["machine"]
     fig.suptitle(f"{machine['cpu']}, torch {machine['torch']}, {machine['date_utc']}", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

@@ -6,8 +6,10 @@ file. Relative paths resolve against the TOML file's folder.
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import functools
+import json
 import math
 import os
 import tomllib
@@ -263,11 +265,39 @@ def load_data_config(path: str | Path) -> DataConfig:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read data config ({err.strerror or err})") from err
     except tomllib.TOMLDecodeError as err:
+        foreign = _deepfilternet_file(path.read_text(encoding="utf-8"))
+        if foreign is not None:
+            raise ConfigError(f"{path}: {foreign}; {HDF5_DOCS}") from err
         raise ConfigError(f"{path}: invalid TOML ({err})") from err
     try:
         return DataConfig.from_dict(data, base_dir=Path(os.path.abspath(path)).parent)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
+
+
+HDF5_DOCS = (
+    "dfn4 reads DeepFilterNet's HDF5 files themselves: list them in a data TOML "
+    '(docs/training.md, section "DeepFilterNet HDF5 datasets")'
+)
+
+
+def _deepfilternet_file(text: str) -> str | None:
+    """What a file that is not TOML is, when it is one of DeepFilterNet's: its JSON dataset.cfg or an
+    INI file such as config.ini; None otherwise."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data and set(data) <= {"train", "valid", "test"}:
+        return "this is DeepFilterNet's dataset.cfg (JSON: HDF5 files and their sampling factors), not a dfn4 data TOML"
+    parser = configparser.ConfigParser()
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return None
+    if parser.sections():
+        return f"this is an INI file (sections {', '.join(parser.sections()[:4])}; DeepFilterNet's), not a dfn4 data TOML"
+    return None
 
 
 _PATH_FIELDS = {"speech", "noise", "rir", "data_dir", "noisy_dir", "clean_dir", "cache_dir"}

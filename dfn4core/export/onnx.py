@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +120,7 @@ def export_onnx(
     int8: bool = False,
     overwrite: bool = False,
     inputs: Sequence[str | Path] = (),
+    on_stage: Callable[[str], None] | None = None,
 ) -> ExportReport:
     """Exports the streaming graph of `model` to `out_dir`, checked against torch on `audio`.
 
@@ -135,6 +136,7 @@ def export_onnx(
         int8: also write model.int8.onnx (`quantize_int8`), compared with the float graph on `audio`.
         overwrite: replace an earlier export in `out_dir`.
         inputs: files this export reads (checkpoint, audio), none of which may be an output.
+        on_stage: called with what starts next ("tracing the streaming graph", ...), for a progress display.
     Returns:
         The written paths, the agreement figures, the graph's size and the INT8 report.
     Raises:
@@ -153,9 +155,12 @@ def export_onnx(
     meta = model_metadata(model, opset)
     onnx_path = out_dir / GRAPH_NAME
     found: list[Agreement] = []
+    stage = on_stage or (lambda _: None)
 
     def write(tmp: str) -> None:
+        stage("tracing the streaming graph")
         _export_step(model, tmp, opset)
+        stage("checking it against torch")
         found.append(validate_onnx(tmp, model, audio, meta))
 
     write_atomically(onnx_path, write)
@@ -166,8 +171,11 @@ def export_onnx(
     offline_path = None
     if offline:
         offline_path = out_dir / OFFLINE_NAME
+        stage("writing the offline graph and checking it")
         write_atomically(offline_path, lambda tmp: _write_offline(onnx_path, meta, tmp))
         _validate_offline(offline_path, model, audio)
+    if int8:
+        stage("writing the INT8 graph and comparing it")
     int8_report = quantize_int8(onnx_path, audio, out_dir / INT8_NAME) if int8 else None
     written = {onnx_path, json_path, offline_path, int8_report.path if int8_report else None}
     for stale in [out_dir / name for name in EXPORT_NAMES if out_dir / name not in written]:

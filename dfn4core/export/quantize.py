@@ -128,6 +128,7 @@ def quantize_checkpoint(
     valid_seconds: float | None = None,
     rtf_settings: BenchmarkSettings | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> QuantizationReport:
     """Quantizes a checkpoint, writes the INT8 model and a JSON report beside it, and returns the report.
 
@@ -143,6 +144,7 @@ def quantize_checkpoint(
         valid_items, valid_seconds: size of the validation set (seconds: generated only); None: VALID_*.
         rtf_settings: `dfn4core.benchmark.BenchmarkSettings` of the timing; None: RTF_SETTINGS.
         on_progress: (done, total) after each qat step.
+        on_stage: called with what starts next ("loading the float model", ...), for a progress display.
     Raises:
         CheckpointError: the checkpoint is missing or corrupt. ConfigError: unknown method, qat without
             data, a bad data config. ExportError: `out_path` exists without `overwrite`, is the
@@ -161,10 +163,13 @@ def quantize_checkpoint(
     remove_stale_temps(out_path.parent)
     if method == "qat" and data is None:
         raise ConfigError("qat fine-tunes on real data: pass a DATA.toml (--calib-data)")
+    stage = on_stage or (lambda _: None)
+    stage("loading the float model")
     model = load_model(checkpoint, device="cpu")
     if is_quantized(model):
         raise ConfigError(f"{checkpoint}: already quantized; quantize the float checkpoint")
     sr, calibration = model.cfg.dsp.sr, "none (weights only)"
+    stage({"dynamic": "quantizing", "static": "calibrating and quantizing", "qat": "fine-tuning (QAT)"}[method])
     if method == "dynamic":
         quantized = quantize_dynamic(model)
     elif method == "static":
@@ -184,11 +189,13 @@ def quantize_checkpoint(
     else:
         pairs, validation = generated_pairs(valid_items, valid_seconds, sr, seed=2), "generated mixtures"
     validation = f"{len(pairs)} items of {validation}"
+    stage("timing float and INT8 at 1 thread")
     rtf, step_ms = compare_timings(model, quantized, rtf_settings or BenchmarkSettings(**RTF_SETTINGS))
+    stage(f"scoring both on {validation}")
+    scores = compare_outputs(model, quantized, pairs)
     report = QuantizationReport(
         method, out_path, report_path, torch.backends.quantized.engine, _float_bytes(model), out_path.stat().st_size,
-        quantized_layer_names(model, method), rtf, step_ms, compare_outputs(model, quantized, pairs), validation,
-        calibration,
+        quantized_layer_names(model, method), rtf, step_ms, scores, validation, calibration,
     )  # fmt: skip
     write_atomically(report_path, lambda tmp: Path(tmp).write_text(json.dumps(report.to_dict(), indent=2)))
     logger.info("quantized (%s) %s -> %s", method, checkpoint, out_path)

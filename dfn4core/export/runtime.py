@@ -116,6 +116,13 @@ class OnnxModel:
         except Exception as err:  # onnxruntime raises its own untyped errors for bad files
             raise CheckpointError(self.path, f"cannot load the ONNX graph: {err}") from None
         self.states = state_specs(self.meta)
+        inputs = {i.name for i in self.session.get_inputs()}
+        if inputs != {self.meta["input"], *(s.input for s in self.states)}:
+            raise CheckpointError(
+                self.path,
+                f"not the streaming graph that {METADATA_NAME} describes (its inputs: {', '.join(sorted(inputs))}); "
+                "streaming (`dfn4 enhance --backend onnx`) runs the streaming graph model.onnx, not model_offline.onnx",
+            )
         self.sr = int(self.meta["sample_rate"])
         self.hop_size = int(self.meta["hop_size"])
         self.delay_size = int(self.meta["delay_size"])

@@ -1,4 +1,6 @@
-"""Per-file result rows: the append-only, resumable CSV, and their summary (means, 95 % CIs, counts)."""
+"""Per-file result rows: the append-only, resumable CSV, and their summary (means, 95 % CIs, counts);
+the names of the files an evaluate folder holds.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ logger = logging.getLogger(__name__)
 # Columns before the metrics; `trimmed_samples` counts samples at 16 kHz cut to match lengths.
 ROW_COLUMNS = ("system", "key", "status", "reference", "estimate", "sr_reference", "sr_estimate", "trimmed_samples")
 NOTES_COLUMN = "notes"
+CSV_NAME = "scores.csv"  # the rows, in an evaluate folder
+RUN_NAME = "run.json"  # what the rows are results of: set, noisy folder, model checksum, enhanced folder
 CONFIDENCE = 0.95
 METRIC_PACKAGES = ("pesq", "pystoi", "speechmos", "onnxruntime", "soxr", "numpy", "scipy", "torch")
 

@@ -23,6 +23,13 @@ VOICEBANK_DIRS = {
     "noisy": ("noisy_testset_wav", "noisy_testset_wav_16k"),
 }
 DNS_FILEID = re.compile(r"fileid_(\d+)")
+VOICEBANK_SOURCE = (
+    "the VoiceBank-DEMAND test set is published on the University of Edinburgh DataShare as "
+    '"Noisy speech database for training speech enhancement algorithms and TTS models" '
+    "(Valentini-Botinhao, 2017; https://datashare.ed.ac.uk/handle/10283/2791): unzip clean_testset_wav.zip and "
+    "noisy_testset_wav.zip into one folder, DIR/clean_testset_wav/ and DIR/noisy_testset_wav/ (824 files each), "
+    "and pass --data-dir DIR"
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ def voicebank_set(data_dir: str | Path) -> EvalSet:
     for role, names in VOICEBANK_DIRS.items():
         dirs = [data_dir / n for n in names if (data_dir / n).is_dir()]
         if not dirs:
-            raise ConfigError(f"{data_dir}: no {' or '.join(n + '/' for n in names)} folder (see docs/evaluation.md)")
+            raise ConfigError(f"{data_dir}: no {' or '.join(n + '/' for n in names)} folder; {VOICEBANK_SOURCE}")
         found[role] = dirs[0]
     eval_set = paired_set("voicebank", found["noisy"], found["clean"])
     if len(eval_set.items) != VOICEBANK_FILES:
@@ -172,7 +179,8 @@ def load_set(
     extra = [k for k, v in given.items() if v is not None and k not in needs[name]]
     if missing or extra:
         wanted = " and ".join("--" + k.replace("_", "-") for k in needs[name])
-        raise ConfigError(f"--set {name} takes {wanted}, and no other folder")
+        source = f"; {VOICEBANK_SOURCE}" if name == "voicebank" and missing else ""
+        raise ConfigError(f"--set {name} takes {wanted}, and no other folder{source}")
     if name == "voicebank":
         return voicebank_set(data_dir)  # type: ignore[arg-type]
     if name == "dns":

@@ -69,11 +69,16 @@ def resolve_model(model: str | Path) -> Path:
     """The checkpoint file of `model`: a path as given, or the verified file of a shipped model.
 
     Raises:
-        CheckpointError: a shipped name whose weights are not in this package, or whose file does not
+        CheckpointError: a bare word that is neither a file nor a model name (the message lists the
+            names), a shipped name whose weights are not in this package, or whose file does not
             match its checksum (a damaged install).
     """
     if not is_model_name(model):
-        return Path(model)
+        path = Path(model)
+        if not path.suffix and len(path.parts) == 1 and not path.exists():  # meant as a name, e.g. "small"
+            names = ", ".join([*sorted(shipped_models()), *PEER_NAMES])
+            raise CheckpointError(model, f"no such file, and not a model name (the names: {names})")
+        return path
     if model == "dfn3":
         from dfn4core.model.dfn3 import OFFICIAL_SHA256, find_archive
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 from typer.testing import CliRunner
 
 import dfn4core
+from dfn4cli._render import summary_table
 from dfn4cli.main import app
 from dfn4core import DFN4, ModelConfig, save_model
 from dfn4core import pipeline, pretrained
@@ -150,6 +153,44 @@ def test_existing_output_is_kept_and_skipped_without_overwrite(tmp_path, tiny_ck
     assert (tmp_path / "out" / "a.wav").read_bytes() == b"keep me"
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
     assert audio_info(tmp_path / "out" / "a.wav").frames == 4800
+
+
+def test_rerun_with_every_output_present_exits_before_loading_a_model(tmp_path, monkeypatch):
+    for name in ("a.wav", "b.wav"):
+        write_audio(tmp_path / "in" / name, tone(1600, 16000), 16000)
+        write_audio(tmp_path / "out" / name, tone(1600, 16000), 16000)
+    before = {name: (tmp_path / "out" / name).read_bytes() for name in ("a.wav", "b.wav")}
+    loaded = []
+    monkeypatch.setattr(dfn4core, "load_model", lambda *a, **k: loaded.append(a))
+    result = runner.invoke(app, ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 0 and loaded == []
+    assert result.stdout.count("skipped") == 2 and "2 of 2 outputs exist and were kept" in result.stderr
+    assert {name: (tmp_path / "out" / name).read_bytes() for name in before} == before
+
+
+def test_rerun_with_overwrite_loads_the_model(tmp_path, monkeypatch):
+    write_audio(tmp_path / "in" / "a.wav", tone(1600, 16000), 16000)
+    write_audio(tmp_path / "out" / "a.wav", tone(1600, 16000), 16000)
+
+    def no_model(path, device=None, dfn3=False):
+        raise CheckpointError(path, "loaded")
+
+    monkeypatch.setattr(dfn4core, "load_model", no_model)
+    args = ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--device", "cpu", "--overwrite"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "loaded" in result.stderr
+
+
+def test_summary_table_keeps_long_paths_whole_in_80_columns(tmp_path):
+    out_dir = tmp_path / ("enhanced_" * 6)
+    long_in = tmp_path / ("recordings_" * 6)
+    results = [pipeline.FileResult(long_in / f"meeting_room_take_{i}.wav", out_dir / f"meeting_room_take_{i}.wav",
+                                   1.0, 0.1, 0.1) for i in (1, 2)]  # fmt: skip
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(summary_table(results, out_dir))
+    text = console.export_text()
+    assert "…" not in text
+    assert "meeting_room_take_1.wav" in text and "meeting_room_take_2.wav" in text
 
 
 def test_real_noisy_recording(tmp_path, tiny_ckpt, real_dir):

@@ -1,13 +1,18 @@
 """`dfn4 evaluate`: options reach the library, a real run prints the table, failures give exit code 1."""
 
+import io
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from testaudio import make_noisy
+from rich.console import Console
 from typer.testing import CliRunner
 
 import dfn4core.evaluate
+from dfn4cli.evaluate import summary_table
 from dfn4cli.main import app
 from dfn4core.io import write_audio
 from dfn4core.metrics import sets
@@ -132,4 +137,49 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == expected
     result = runner.invoke(app, ["evaluate", "--set", "voicebank", "--noisy-dir", str(tmp_path)])
     assert result.exit_code == 1
-    assert result.stderr.strip() == "error: --set voicebank takes --data-dir, and no other folder"
+    assert result.stderr.strip().startswith("error: --set voicebank takes --data-dir, and no other folder; ")
+
+
+def test_voicebank_without_data_says_where_the_set_is_published(tmp_path):
+    result = runner.invoke(app, ["evaluate", "--set", "voicebank", "--data-dir", str(tmp_path / "vb")])
+    assert result.exit_code == 1 and "University of Edinburgh DataShare" in result.stderr
+    assert "clean_testset_wav/ and DIR/noisy_testset_wav/" in result.stderr
+
+
+def test_summary_table_is_readable_in_80_columns():
+    metrics = ["pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "ssnr", "csig", "cbak", "covl",
+               "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"]  # fmt: skip
+
+    def system(offset: float) -> dict:
+        stats = {m: {"mean": -12.345 + i + offset, "ci95": 10.25, "delta": None if offset == 0 else offset}
+                 for i, m in enumerate(metrics)}  # fmt: skip
+        return {"metrics": stats}
+
+    summary = {"set": {"name": "voicebank", "files": 824}, "metrics": metrics,
+               "systems": {"noisy": system(0), "model": system(1.5), "enhanced": system(-0.25)}}  # fmt: skip
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(summary_table(summary))
+    text = console.export_text()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80
+    for i, m in enumerate(metrics):
+        row = next(line for line in text.splitlines() if f" {m} " in line)
+        assert [f"{-12.345 + i + o:.2f} ±10.25" in row for o in (0, 1.5, -0.25)] == [True] * 3
+    assert text.count("+1.50") == len(metrics) and text.count("-0.25") == len(metrics)
+
+
+def test_plot_without_matplotlib_fails_before_scoring(tmp_path, monkeypatch):
+    write_pairs(tmp_path, ["a.wav"])
+    runs = []
+    monkeypatch.setattr(dfn4core.evaluate, "evaluate", lambda *a, **k: runs.append(a))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the plot extra were not installed
+    result = runner.invoke(app, [*pairs_args(tmp_path), "--out", str(tmp_path / "out"), "--plot", str(tmp_path / "p.png")])
+    assert result.exit_code == 1 and "pip install 'dfn4[plot]'" in result.stderr and runs == []
+
+
+def test_plot_draws_the_scores_on_disk(tmp_path):
+    pytest.importorskip("matplotlib")
+    write_pairs(tmp_path, ["a.wav", "b.wav"])
+    args = [*pairs_args(tmp_path), "--out", str(tmp_path / "out"), "--metrics", "si_sdr", "--plot", str(tmp_path / "p.png")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {tmp_path / 'p.png'}" in result.stderr and (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

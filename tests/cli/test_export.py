@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -38,6 +40,8 @@ def test_export_then_enhance_with_onnx_gives_the_torch_output(tiny_ckpt, tmp_pat
                                      "--check-audio", str(tmp_path / "check.wav")])  # fmt: skip
         assert export.exit_code == 0, export.output
         assert "max abs error" in export.output and (tmp_path / "onnx" / "model.json").is_file()
+        for stage in ("loading the model", "tracing the streaming graph", "checking it against torch"):
+            assert re.search(rf"^export: {stage} \(\d+\.\d s\)$", export.stderr, re.M), export.stderr
         for backend, model in (("onnx", tmp_path / "onnx" / "model.onnx"), ("torch", tiny_ckpt)):
             args = ["enhance", str(tmp_path / "in.wav"), "-o", str(tmp_path / backend), "--model", str(model),
                     "--backend", backend, "--device", "cpu"]  # fmt: skip
@@ -64,8 +68,11 @@ def test_options_reach_export_onnx(tiny_ckpt, tmp_path, monkeypatch):
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: onnxruntime output differs from torch: max abs error 0.5"
+    [(out_dir, shape, kwargs)] = calls
+    assert callable(kwargs.pop("on_stage"))
     inputs = [tiny_ckpt, tmp_path / "check.wav"]
-    assert calls == [(tmp_path / "o", (4800,), {"opset": 18, "offline": True, "int8": False, "overwrite": False, "inputs": inputs})]
+    expected = {"opset": 18, "offline": True, "int8": False, "overwrite": False, "inputs": inputs}
+    assert (out_dir, shape, kwargs) == (tmp_path / "o", (4800,), expected)
 
 
 def test_no_onnx_is_refused(tiny_ckpt, tmp_path):

@@ -4,6 +4,7 @@ export is kept unless --overwrite, shipped names are accepted, files follow the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -71,6 +72,7 @@ def test_reexport_removes_the_earlier_exports_other_files_and_follows_the_umask(
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.onnx", "notes.txt"]
     assert (out / "notes.txt").read_bytes() == b"not an export file"
+    assert re.search(r"^export: checking it against torch \(\d+\.\d s\)$", result.stderr, re.M), result.stderr  # progress too
     assert {stat.S_IMODE((out / n).stat().st_mode) for n in ("model.json", "model.onnx")} == {0o644}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -37,6 +38,9 @@ def test_static_writes_model_and_report_then_refuses_to_overwrite(tiny_ckpt, tmp
     result = runner.invoke(app, ["quantize", "--model", str(tiny_ckpt), "--method", "static", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "dfn4 quantize (static" in result.stdout and "SI-SDR vs clean" in result.stdout
+    stages = re.findall(r"^quantize \(static\): (.+) \(\d+\.\d s\)$", result.stderr, re.M)
+    assert stages == ["loading the float model", "calibrating and quantizing", "timing float and INT8 at 1 thread",
+                      "scoring both on 1 items of generated mixtures"]  # fmt: skip
     report = json.loads((tmp_path / "tiny.int8.report.json").read_text())
     assert report["method"] == "static" and report["quantized_bytes"] == out.stat().st_size
     assert report["metrics"]["si_sdr_vs_float"] > 20

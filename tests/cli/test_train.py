@@ -61,6 +61,14 @@ def test_unknown_config_key_is_one_clear_line(tmp_path):
     assert result.exit_code == 1 and "unknown keys: learning_rate" in result.output
 
 
+def test_deepfilternets_dataset_cfg_is_named_with_the_docs_to_read(tmp_path):
+    (tmp_path / "dataset.cfg").write_text('{"train": [["VCTK_SPEECH.hdf5", 1.0]], "valid": [], "test": []}')
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "dataset.cfg"), "--out", str(tmp_path / "run"), "--device", "cpu"])
+    assert result.exit_code == 1
+    assert "this is DeepFilterNet's dataset.cfg" in result.stderr and "DeepFilterNet HDF5 datasets" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_torchrun_environment_is_read_by_the_cli(monkeypatch):
     from dfn4cli.train import _dist_from_env
 

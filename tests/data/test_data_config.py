@@ -98,6 +98,23 @@ def test_settings_that_do_not_fit_the_model_rate_are_refused_when_the_data_is_bu
         cfg.check_rate(DspConfig())
 
 
+@pytest.mark.parametrize(("text", "what"), [
+    ('{"train": [["VCTK_SPEECH.hdf5", 1.0]], "valid": [["VCTK_SPEECH.hdf5", 1.0]]}', "DeepFilterNet's dataset.cfg"),
+    ("[train]\nmodel = deepfilternet3\n[df]\nsr = 48000\n", "an INI file (sections train, df"),
+])  # fmt: skip
+def test_a_deepfilternet_file_is_named_and_points_to_the_hdf5_docs(tmp_path, text, what):
+    path = tmp_path / "dataset.cfg"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"dataset\.cfg: this is " + what.replace("(", r"\(")) as err:
+        load_data_config(path)
+    assert 'docs/training.md, section "DeepFilterNet HDF5 datasets"' in str(err.value)
+
+
+def test_other_invalid_toml_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_data_config(write_toml(tmp_path, "speech = [unclosed"))
+
+
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_data_config(tmp_path / "nope.toml")

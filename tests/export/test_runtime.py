@@ -58,6 +58,11 @@ def test_missing_or_foreign_files_are_checkpoint_errors(tiny_export, tmp_path):
         load_onnx_model(tmp_path / "broken.onnx")
 
 
+def test_the_offline_graph_is_refused_with_what_streaming_runs(tiny_export):
+    with pytest.raises(CheckpointError, match=r"runs the streaming graph model.onnx, not model_offline.onnx"):
+        load_onnx_model(tiny_export.report.offline_path)
+
+
 def test_onnx_backend_never_imports_torch(tiny_export, tmp_path):
     write_audio(tmp_path / "in.wav", noisy_speech(0.2, 16_000), 16_000)
     argv = ["enhance", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out"), "--backend", "onnx",

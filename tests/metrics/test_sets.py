@@ -37,6 +37,16 @@ def test_voicebank_16k_copy_and_missing_layout(tmp_path):
         load_set("voicebank", data_dir=tmp_path / "elsewhere")
 
 
+@pytest.mark.parametrize("data_dir", [None, "elsewhere"])
+def test_voicebank_without_the_data_says_where_it_is_published_and_how_to_lay_it_out(tmp_path, data_dir):
+    with pytest.raises(ConfigError) as err:
+        load_set("voicebank", data_dir=None if data_dir is None else tmp_path / data_dir)
+    message = str(err.value)
+    assert "University of Edinburgh DataShare" in message and "Valentini-Botinhao, 2017" in message
+    assert "Noisy speech database for training speech enhancement algorithms and TTS models" in message
+    assert "DIR/clean_testset_wav/ and DIR/noisy_testset_wav/" in message
+
+
 def test_dns_matches_by_fileid(tmp_path):
     touch(
         tmp_path / "noisy",
