@@ -79,13 +79,13 @@ def test_the_package_ships_a_default_model():
 def test_shipped_model_is_listed_with_its_config(name):
     entry = pretrained.shipped_models()[name]
     model = load_model(name)
-    # The variant's config up to the temporal blocks: full ships DFN3's GRUs for now (docs/models.md).
+    # The variant's config up to the temporal blocks: full ships GRU blocks of DFN3's sizes for now (docs/models.md).
     assert model.cfg == dataclasses.replace(getattr(ModelConfig, entry.variant)(), temporal=model.cfg.temporal)
     assert entry.path.stat().st_size < 12e6  # a few MB inside the wheel
 
 
 # SI-SDR gain each shipped model must reach on ../shared/data/real/noisy_snr0.wav (0 dB, real male read
-# speech, 6.0 dB in): measured full 14.0 dB (DeepFilterNet3's weights; docs/models.md). The bars sit
+# speech, 6.0 dB in): measured full 14.2 dB (DeepFilterNet3's weights alone: 14.0; docs/models.md). The bars sit
 # below the measured gains, well above 0.
 REAL_GAIN_DB = {"full": 12.0}
 
@@ -101,7 +101,7 @@ def test_shipped_model_enhances_a_generated_mix(name):
     clean = make_speechlike(4.0, seed=1)
     noise = np.random.default_rng(0).standard_normal(clean.size).astype(np.float32)
     noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2))  # white noise at 0 dB SNR
-    # Measured: full 18.7 dB; a pass-through model gains 0.
+    # Measured: full 18.8 dB; a pass-through model gains 0.
     assert improvement_db(load_model(name), clean, clean + noise, 48_000) > 6.0
 
 

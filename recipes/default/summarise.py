@@ -7,6 +7,7 @@ the `--enhanced-dir` rows), joins them with valid_real/pairs.csv by file name, a
 
     python recipes/default/summarise.py ~/dfn4-eval/real/full ~/dfn4-eval/real/lite
     python recipes/default/summarise.py eval/a eval/b --names A,B --by category,snr_db,band --metrics pesq_wb,stoi
+    python recipes/default/summarise.py eval/full eval/dfn3 --names full,dfn3 --against dfn3   # paired differences
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def main() -> None:
     p.add_argument("--names", help="comma-separated system names (default: the folder names)")
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="metric columns, those found are shown")
     p.add_argument("--by", default="category,snr_db", help="pairs.csv columns to break down by (and 'band')")
+    p.add_argument("--against", metavar="NAME",
+                   help="also print each system's paired difference from system NAME (mean ± 95 %% CI over files)")
     p.add_argument("--all-files", action="store_true",
                    help="each system's mean over all its files (default: only the files every system has scored)")
     args = p.parse_args()
@@ -106,6 +109,22 @@ def main() -> None:
             ci = "" if st["ci95"] is None else f" ± {st['ci95']:.{digits[m]}f}"
             cells.append(f"{fmt(st['mean'], digits[m])}{ci}")
         print(f"| {s} | {len(values(s, metrics[0], pairs))} | " + " | ".join(cells) + " |")
+    if args.against:
+        if args.against not in systems:
+            raise SystemExit(f"--against {args.against}: no such system (have {', '.join(systems)})")
+        base = scores[args.against]
+        print(f"\n### Paired difference from {args.against} (mean ± 95 % CI of the per-file difference)\n")
+        print("| system | files | " + " | ".join(METRICS.get(m, m) for m in metrics) + " |")
+        print("| --- | ---: | " + " | ".join("---:" for _ in metrics) + " |")
+        for s in (s for s in systems if s != args.against):
+            cells = []
+            for m in metrics:
+                keys = [k for k in pairs if base.get(k, {}).get(m, "") != "" and scores[s].get(k, {}).get(m, "") != ""]
+                st = mean_ci([float(scores[s][k][m]) - float(base[k][m]) for k in keys])
+                ci = "" if st["ci95"] is None else f" ± {st['ci95']:.{digits[m]}f}"
+                sign = "+" if st["mean"] is not None and st["mean"] >= 0 else ""
+                cells.append(f"{sign}{fmt(st['mean'], digits[m])}{ci}")
+            print(f"| {s} | {len(pairs)} | " + " | ".join(cells) + " |")
     for by in [b for b in args.by.split(",") if b]:
         groups: dict[str, list[str]] = {}
         for key, pair in pairs.items():

@@ -59,6 +59,9 @@ def snr_db(ref: torch.Tensor, est: torch.Tensor) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", choices=("full", "lite"), default="full")
+    parser.add_argument("--temporal", choices=("mamba", "gru"), default="mamba",
+                        help="gru: DFN3's GRUs load whole and the model is DFN3 (the starting point of the shipped full); "
+                        "no fitting then (--steps 0)")
     parser.add_argument("--data", type=Path, required=True, help="data config (TOML) of the training mixtures")
     parser.add_argument("--archive", type=Path, default=None, help="DeepFilterNet3_onnx.tar.gz (default: installed)")
     parser.add_argument("--steps", type=int, default=1500, help="block-wise fitting steps (0: skip)")
@@ -74,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
 
     files = read_archive(args.archive or find_archive())
-    cfg = ModelConfig.variant(args.variant)
+    cfg = dataclasses.replace(ModelConfig.variant(args.variant), temporal=args.temporal)
+    if args.temporal == "gru" and (args.steps or args.distill_steps or args.variant != "full"):
+        raise SystemExit("--temporal gru loads DFN3's GRUs whole: it takes --variant full --steps 0 and no --distill-steps")
     student = import_dfn3(DFN4(cfg), files) if args.init is None else load_model(args.init)
     if student.cfg != cfg:
         raise SystemExit(f"{args.init} is not a {args.variant} model")
