@@ -75,6 +75,21 @@ def test_options_reach_export_onnx(tiny_ckpt, tmp_path, monkeypatch):
     assert (out_dir, shape, kwargs) == (tmp_path / "o", (4800,), expected)
 
 
+def test_without_check_audio_the_generated_signal_is_used(tiny_ckpt, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_export(model, out_dir, audio, **kwargs):
+        calls.append((audio, kwargs["inputs"]))
+        raise ExportError("stop here")
+
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
+    result = runner.invoke(app, ["export", "-m", str(tiny_ckpt), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    [(audio, inputs)] = calls
+    np.testing.assert_array_equal(audio, onnx_export.validation_audio(None, 48_000))  # dfn4core.synth, no file
+    assert inputs == [tiny_ckpt]
+
+
 def test_no_onnx_is_refused(tiny_ckpt, tmp_path):
     result = runner.invoke(app, ["export", "-m", str(tiny_ckpt), "-o", str(tmp_path), "--no-onnx"])
     assert result.exit_code == 2 and "ONNX is the only format" in result.stderr
