@@ -49,12 +49,16 @@ class NanMaker(DelayLine):
         return torch.full_like(super().process(chunk), float("nan"))
 
 
-@pytest.fixture
-def identity_model(monkeypatch):
-    monkeypatch.setattr(pipeline, "Enhancer", DelayLine)
+def fake_model(make_enhancer) -> pipeline.TorchBackend:
+    """A 48 kHz torch model whose streaming enhancer is `make_enhancer` (a fake Enhancer)."""
     model = torch.nn.Linear(1, 1)
     model.cfg = SimpleNamespace(dsp=SimpleNamespace(sr=48000))
-    return model
+    return pipeline.TorchBackend(model, make_enhancer=make_enhancer)
+
+
+@pytest.fixture
+def identity_model():
+    return fake_model(DelayLine)
 
 
 def test_plan_outputs_recursion_and_suffix(tmp_path):
@@ -220,22 +224,20 @@ def test_bad_options_are_config_errors(identity_model, tmp_path):
     assert plan_outputs([tmp_path / "out.wav"], tmp_path / "x") == []
 
 
-def test_non_finite_enhancement_is_refused(identity_model, tmp_path, monkeypatch):
+def test_non_finite_enhancement_is_refused(tmp_path):
     write_audio(tmp_path / "in.wav", speechy(1, 48000, 48000), 48000)
-    monkeypatch.setattr(pipeline, "Enhancer", NanMaker)
     with pytest.raises(AudioError, match="enhancement produced NaN"):
-        enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav")
+        enhance_file(fake_model(NanMaker), tmp_path / "in.wav", tmp_path / "out.wav")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
 
 
-def test_unexpected_errors_become_failures(identity_model, tmp_path, monkeypatch):
+def test_unexpected_errors_become_failures(tmp_path):
     write_audio(tmp_path / "in.wav", speechy(1, 1600, 16000), 16000)
 
     def explode(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(pipeline, "Enhancer", explode)
-    [failure] = enhance_files(identity_model, [(tmp_path / "in.wav", tmp_path / "out.wav")])
+    [failure] = enhance_files(fake_model(explode), [(tmp_path / "in.wav", tmp_path / "out.wav")])
     assert failure.reason == "unexpected error: RuntimeError: out of memory"
 
 
