@@ -2,7 +2,7 @@
 
 `OnnxModel` holds an onnxruntime session of `model.onnx` and the `model.json` written beside it
 (rates, latency, each state's name, shape and initial value); `OnnxEnhancer` has the contract of
-`dfn4core.enhance.Enhancer`: chunks of any size in, as many samples out, `latency` samples behind.
+`dfn4core.streaming.Enhancer`: chunks of any size in, as many samples out, `latency` samples behind.
 Only numpy, onnxruntime and the standard library are imported (plus dfn4core.errors, which is
 plain Python), so a deployment needs neither torch nor the rest of dfn4core.
 """
@@ -138,12 +138,12 @@ class OnnxModel:
         return results[0], {s.input: r for s, r in zip(self.states, results[1:])}
 
     def new_enhancer(self, channels: int = 1, atten_lim_db: float | None = None) -> OnnxEnhancer:
-        """A streaming enhancer of `channels` streams (the factory `dfn4core.pipeline` expects)."""
+        """A streaming enhancer of `channels` streams (the factory `dfn4core.files` expects)."""
         return OnnxEnhancer(self, atten_lim_db=atten_lim_db, channels=channels)
 
 
 class OnnxEnhancer:
-    """Streaming enhancement with an OnnxModel: the same contract as `dfn4core.enhance.Enhancer`.
+    """Streaming enhancement with an OnnxModel: the same contract as `dfn4core.streaming.Enhancer`.
 
     Each channel runs its own state through the batch-1 graph.
 

@@ -17,7 +17,7 @@ import dfn4core
 from dfn4cli._render import summary_table
 from dfn4cli.main import app
 from dfn4core import DFN4, ModelConfig, save_model
-from dfn4core import pipeline, pretrained
+from dfn4core import files, pretrained
 from dfn4core.errors import CheckpointError
 from dfn4core.io import audio_info, write_audio
 
@@ -94,9 +94,9 @@ def test_options_reach_the_library(tmp_path, monkeypatch):
 
     def fake_enhance_files(net, pairs, **kwargs):
         calls.append((net, pairs, kwargs))
-        return [pipeline.FileResult(i, o, 0.1, 0.01, 0.1) for i, o in pairs]
+        return [files.FileResult(i, o, 0.1, 0.01, 0.1) for i, o in pairs]
 
-    monkeypatch.setattr(pipeline, "enhance_files", fake_enhance_files)
+    monkeypatch.setattr(files, "enhance_files", fake_enhance_files)
     opts = "--atten-lim-db 12 --sr 22050 --device cpu --threads 1 --suffix _x --overwrite".split()
     result = runner.invoke(app, [*cli_args(tmp_path / "in", tmp_path / "out", tmp_path / "m.pt"), *opts])
     assert result.exit_code == 0, result.output
@@ -184,7 +184,7 @@ def test_rerun_with_overwrite_loads_the_model(tmp_path, monkeypatch):
 def test_summary_table_keeps_long_paths_whole_in_80_columns(tmp_path):
     out_dir = tmp_path / ("enhanced_" * 6)
     long_in = tmp_path / ("recordings_" * 6)
-    results = [pipeline.FileResult(long_in / f"meeting_room_take_{i}.wav", out_dir / f"meeting_room_take_{i}.wav",
+    results = [files.FileResult(long_in / f"meeting_room_take_{i}.wav", out_dir / f"meeting_room_take_{i}.wav",
                                    1.0, 0.1, 0.1) for i in (1, 2)]  # fmt: skip
     console = Console(width=80, record=True, file=io.StringIO())
     console.print(summary_table(results, out_dir))

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from dfn4cli.main import app
 from dfn4core import DFN4, ModelConfig, enhance, load_model, save_model
-from dfn4core.export import quantize as quantize_module
+from dfn4core.export import torch_int8 as quantize_module
 
 runner = CliRunner()
 

@@ -110,8 +110,8 @@ class Backend(Protocol):
 
 
 def torch_enhancer(model: torch.nn.Module, atten_lim_db: float | None, channels: int) -> Any:
-    """The streaming `dfn4core.enhance.Enhancer` of a torch model (torch is imported here, not before)."""
-    from dfn4core.enhance import Enhancer
+    """The streaming `dfn4core.streaming.Enhancer` of a torch model (torch is imported here, not before)."""
+    from dfn4core.streaming import Enhancer
 
     return Enhancer(model, atten_lim_db=atten_lim_db, channels=channels)
 

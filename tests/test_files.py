@@ -9,10 +9,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from dfn4core import io, pipeline
+from dfn4core import files, io
 from dfn4core.errors import AudioError, ConfigError
 from dfn4core.io import audio_info, read_audio, resample, write_audio
-from dfn4core.pipeline import FileFailure, FileResult, enhance_file, enhance_files, out_frames, plan_outputs
+from dfn4core.files import FileFailure, FileResult, enhance_file, enhance_files, out_frames, plan_outputs
 
 
 def speechy(channels: int, frames: int, sr: int, seed: int = 0) -> np.ndarray:
@@ -49,11 +49,11 @@ class NanMaker(DelayLine):
         return torch.full_like(super().process(chunk), float("nan"))
 
 
-def fake_model(make_enhancer) -> pipeline.TorchBackend:
+def fake_model(make_enhancer) -> files.TorchBackend:
     """A 48 kHz torch model whose streaming enhancer is `make_enhancer` (a fake Enhancer)."""
     model = torch.nn.Linear(1, 1)
     model.cfg = SimpleNamespace(dsp=SimpleNamespace(sr=48000))
-    return pipeline.TorchBackend(model, make_enhancer=make_enhancer)
+    return files.TorchBackend(model, make_enhancer=make_enhancer)
 
 
 @pytest.fixture
@@ -171,10 +171,10 @@ def test_settled_outputs_are_what_enhance_files_would_report_without_audio(ident
     (tmp_path / "out" / "d.wav").mkdir()
     pairs = [(tmp_path / "in" / "a.wav", tmp_path / "in" / "a.wav"), (tmp_path / "in" / "b.wav", tmp_path / "out" / "b.wav"),
              (tmp_path / "in" / "d.wav", tmp_path / "out" / "d.wav"), (tmp_path / "in" / "c.wav", tmp_path / "out" / "c.wav")]  # fmt: skip
-    settled = pipeline.settled_outputs(pairs)
+    settled = files.settled_outputs(pairs)
     assert [r.status for r in settled] == ["failed", "skipped", "failed"]  # the input itself, kept, a folder
-    assert settled == pipeline.enhance_files(identity_model, pairs)[:3]
-    assert [(r.in_path.name, r.status) for r in pipeline.settled_outputs(pairs, overwrite=True)] == [
+    assert settled == files.enhance_files(identity_model, pairs)[:3]
+    assert [(r.in_path.name, r.status) for r in files.settled_outputs(pairs, overwrite=True)] == [
         ("a.wav", "failed"), ("d.wav", "failed")]  # fmt: skip
 
 
