@@ -5,9 +5,13 @@ Nothing here imports torch at module level, so `dfn4 --help` stays fast.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, get_type_hints
 
 import typer
 
@@ -99,3 +103,46 @@ BatchSizeOpt = Annotated[Optional[int], typer.Option(min=1, show_default=FROM_CO
 LrOpt = Annotated[Optional[float], typer.Option(min=0, show_default=FROM_CONFIG, help="Peak learning rate.")]
 SeedOpt = Annotated[Optional[int], typer.Option(show_default=FROM_CONFIG, help="Random seed.")]
 WorkersOpt = Annotated[Optional[int], typer.Option(min=0, show_default=FROM_CONFIG, help="Data loader workers.")]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """The options `dfn4 train` and `dfn4 distill` share, as one value (see `run_options`)."""
+
+    out: RunDirOpt
+    data: DataOpt = None
+    config: TrainConfigOpt = None
+    resume: ResumeOpt = False
+    steps: StepsOpt = None
+    init: InitOpt = None
+    batch_size: BatchSizeOpt = None
+    lr: LrOpt = None
+    seed: SeedOpt = None
+    num_workers: WorkersOpt = None
+    device: DeviceOpt = Device.auto
+    threads: ThreadsOpt = None
+
+    def overrides(self, variant: str | None) -> dict[str, Any]:
+        """The training-config values these options (and the command's `variant`) override."""
+        names = ("steps", "batch_size", "lr", "seed", "num_workers", "init")
+        return {"variant": variant, **{name: getattr(self, name) for name in names}}
+
+
+def run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Turns `command(options: RunOptions, **own)` into a Typer command taking its own options and then
+    every field of `RunOptions` as a command-line option: the one definition of the shared set."""
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+           for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "options"]  # fmt: skip
+    types = get_type_hints(RunOptions, include_extras=True)  # the Annotated options, not their names
+    shared = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=types[f.name],
+                                default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+              for f in dataclasses.fields(RunOptions)]  # fmt: skip
+
+    @functools.wraps(command)
+    def parsed(**kwargs: Any) -> None:
+        options = RunOptions(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(RunOptions)})
+        return command(options, **kwargs)
+
+    parsed.__signature__ = inspect.Signature([*own, *shared])  # what Typer reads
+    parsed.__annotations__ = {p.name: p.annotation for p in parsed.__signature__.parameters.values()}
+    return parsed

@@ -23,7 +23,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from dfn4core.io import AudioInfo
-    from dfn4core.pipeline import FileFailure, FileResult, FileSkipped
+    from dfn4core.files import FileFailure, FileResult, FileSkipped
 
 
 OUTPUT_MIN_WIDTH = 40  # the enhance table's output column keeps up to this many characters on one line

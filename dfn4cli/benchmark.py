@@ -35,7 +35,7 @@ def benchmark(
     from dfn4core import benchmark as bench
     from dfn4core.model.checkpoint import load_model
     from dfn4core.plot import require_matplotlib
-    from dfn4core.pretrained import is_model_name
+    from dfn4core.pretrained import is_model_name, resolve_model
 
     try:
         thread_counts = [int(t) for t in threads.split(",") if t.strip()]
@@ -44,8 +44,9 @@ def benchmark(
     if plot is not None:
         require_matplotlib()
     if model is not None:
-        loaded = load_model(model, device="cpu")
-        name = model if is_model_name(model) else Path(model).stem
+        checkpoint = resolve_model(model)  # a shipped name or a path, as in enhance, export and quantize
+        loaded = load_model(checkpoint, device="cpu")
+        name = model if is_model_name(model) else checkpoint.stem
         models = {name: loaded}
         if compare_gru:
             models[f"{name}-gru"] = bench.build(dataclasses.replace(loaded.cfg, temporal="gru"))

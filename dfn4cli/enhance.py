@@ -60,13 +60,13 @@ def enhance(
         if model is None:
             err.print("[bold red]error:[/] no model ships in this install: pass --model CHECKPOINT")
             raise typer.Exit(2)
-    from dfn4core import pipeline
+    from dfn4core import files
 
-    pairs = pipeline.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive, sr_out=sr)
+    pairs = files.plan_outputs(inputs, out_dir, suffix=suffix, recursive=recursive, sr_out=sr)
     if not pairs:
         err.print("[bold red]error:[/] no audio files to enhance")
         raise typer.Exit(1)
-    settled = pipeline.settled_outputs(pairs, overwrite)
+    settled = files.settled_outputs(pairs, overwrite)
     if len(settled) == len(pairs):  # e.g. a rerun over a folder already done: report before loading a model
         _report(settled, out_dir, err)
         return
@@ -82,7 +82,7 @@ def enhance(
 
         net = load_model(model, device=torch_device, dfn3=True)
     with FileProgress(err) as bars:
-        results = pipeline.enhance_files(
+        results = files.enhance_files(
             net, pairs, on_file_start=bars.on_file_start, on_progress=bars.on_progress,
             on_file_end=bars.on_file_end, sr_out=sr, atten_lim_db=atten_lim_db, overwrite=overwrite,
         )  # fmt: skip
@@ -91,7 +91,7 @@ def enhance(
 
 def _report(results: list, out_dir: Path, err: Console) -> None:
     """The summary table, an error line per failed file and the count of kept outputs; exit code 1 if any failed."""
-    from dfn4core.pipeline import FileFailure, FileSkipped
+    from dfn4core.files import FileFailure, FileSkipped
 
     Console(soft_wrap=True).print(summary_table(results, out_dir))
     failed = [r for r in results if isinstance(r, FileFailure)]

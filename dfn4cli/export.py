@@ -12,9 +12,7 @@ from rich.markup import escape
 from dfn4cli._options import RequiredModelOpt
 from dfn4cli._render import StageProgress
 
-# Real speech to check the graph on when this checkout sits beside the shared data folder.
-REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "noisy_snr0.wav"
-CHECK_AUDIO_DEFAULT = "a generated speech-like signal (in a source checkout beside shared/data/real: its recording)"
+CHECK_AUDIO_DEFAULT = "a generated speech-like signal (dfn4core.synth)"
 
 
 def export(
@@ -50,9 +48,8 @@ def export(
         progress.stage("loading the model")
         checkpoint = resolve_model(model)
         net = load_model(checkpoint, device="cpu")
-        source = check_audio or (REAL_SPEECH if REAL_SPEECH.is_file() else None)
-        audio = validation_audio(source, net.cfg.dsp.sr)
-        inputs = [checkpoint, *([source] if source else [])]
+        audio = validation_audio(check_audio, net.cfg.dsp.sr)
+        inputs = [checkpoint, *([check_audio] if check_audio else [])]
         report = export_onnx(net, out_dir, audio, opset=opset, offline=offline, int8=int8, overwrite=overwrite,
                              inputs=inputs, on_stage=progress.stage)  # fmt: skip
     out = Console(soft_wrap=True, highlight=False)
@@ -62,7 +59,7 @@ def export(
             out.print(f"wrote {escape(str(path))}")
     found = report.agreement
     out.print(
-        f"checked against torch on {found.seconds:.2f} s of {escape(str(source or 'generated audio'))}: "
+        f"checked against torch on {found.seconds:.2f} s of {escape(str(check_audio or 'generated audio'))}: "
         f"max abs error {found.max_abs_error:.2e}, SNR of the difference {found.snr_db:.1f} dB; "
         f"graph {report.size_bytes / 1e6:.1f} MB"
     )

@@ -36,7 +36,7 @@ def quantize(
 ) -> None:
     """Quantize MODEL to INT8 for the CPU; the recurrent state, scan and deep filter stay float."""
     from dfn4core.data.config import load_data_config
-    from dfn4core.export.quantize import QatSettings, quantize_checkpoint
+    from dfn4core.export.torch_int8 import QatSettings, quantize_checkpoint
 
     data = load_data_config(calib_data) if calib_data is not None else None
     with StageProgress(Console(stderr=True, highlight=False), f"quantize ({method.value})") as progress:

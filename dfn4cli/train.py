@@ -7,79 +7,49 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dfn4cli._options import (
-    BatchSizeOpt,
-    DataOpt,
-    Device,
-    DeviceOpt,
-    InitOpt,
-    LrOpt,
-    ResumeOpt,
-    RunDirOpt,
-    SeedOpt,
-    StepsOpt,
-    ThreadsOpt,
-    TrainConfigOpt,
-    WorkersOpt,
-    resolve_device,
-    set_threads,
-)
+from dfn4cli._options import RunOptions, resolve_device, run_options, set_threads
 from dfn4cli._render import TrainDisplay
 
 INTERRUPTED_EXIT = 130  # the shell's code for Ctrl-C; SIGTERM is handled (and ends) the same way
 
 
+@run_options
 def train(
-    out: RunDirOpt,
-    data: DataOpt = None,
+    options: RunOptions,
     variant: Annotated[Optional[str], typer.Option(show_default="from --config", help="full | lite | tiny (overrides the config).")] = None,
-    config: TrainConfigOpt = None,
-    resume: ResumeOpt = False,
-    steps: StepsOpt = None,
-    init: InitOpt = None,
-    batch_size: BatchSizeOpt = None,
-    lr: LrOpt = None,
-    seed: SeedOpt = None,
-    num_workers: WorkersOpt = None,
-    device: DeviceOpt = Device.auto,
-    threads: ThreadsOpt = None,
 ) -> None:
     """Train a model. Under `torchrun --nproc_per_node N -m dfn4cli train ...` each process trains one shard (DDP)."""
     from dfn4core.train.runner import train as run_training
 
-    overrides = dict(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers, init=init)
-    run_and_report(run_training, out, data, config, overrides, resume=resume, device=device, threads=threads,
-                   resume_command=f"dfn4 train --out {out} --resume")  # fmt: skip
+    run_and_report(run_training, options, options.overrides(variant),
+                   resume_command=f"dfn4 train --out {options.out} --resume")  # fmt: skip
 
 
-def run_and_report(
-    run, out: Path, data: Path | None, config: Path | None, overrides: dict[str, Any], *,
-    resume: bool, device: Device, threads: int | None, resume_command: str,
-) -> None:  # fmt: skip
+def run_and_report(run, options: RunOptions, overrides: dict[str, Any], *, resume_command: str) -> None:
     """Reads and checks the configs (a resumed run's from its folder), sets up device, threads and
     DDP from torchrun's environment, runs `run` (train or distill) with a progress display on rank 0,
     and prints where the results are; Ctrl-C or SIGTERM checkpoints the current step and stops."""
     from dfn4core.errors import TrainingInterrupted
     from dfn4core.train.resume import run_configs
 
-    if data is None and not resume:
+    out, resume = options.out, options.resume
+    if options.data is None and not resume:
         raise typer.BadParameter("needed for a new run (a resumed run reads the data.toml of its folder)", param_hint="--data")
-    cfg, data_cfg = run_configs(out, resume=resume, config=config, data=data, **overrides)
+    cfg, data_cfg = run_configs(out, resume=resume, config=options.config, data=options.data, **overrides)
     dist = _dist_from_env()
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(options.device)
     if torch_device.type == "cuda" and dist.enabled:
         import torch
 
         torch_device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(torch_device)
-    set_threads(threads)
+    set_threads(options.threads)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         with TrainDisplay(console, enabled=dist.is_main) as display, _stop_on_signals(console) as stop:

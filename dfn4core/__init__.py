@@ -3,22 +3,20 @@
 Public API: `DFN4`, `ModelConfig`, `load_model`, `save_model`, `enhance`, `Enhancer`.
 
 The names that need torch are imported on first use (PEP 562), so the torch-free parts
-(`dfn4core.errors`, `dfn4core.io`, `dfn4core.pipeline`, `dfn4core.export.runtime`) can be used
+(`dfn4core.errors`, `dfn4core.io`, `dfn4core.files`, `dfn4core.export.runtime`) can be used
 in a deployment that has only numpy and onnxruntime.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from dfn4core.config import DspConfig, ModelConfig
 from dfn4core.errors import AudioError, CheckpointError, ConfigError, Dfn4Error
 
 if TYPE_CHECKING:
-    from dfn4core.enhance import Enhancer, enhance
+    from dfn4core.streaming import Enhancer, enhance
     from dfn4core.model.checkpoint import load_model, save_model
     from dfn4core.model.dfnet4 import DFN4
 
@@ -26,8 +24,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "DFN4": "dfn4core.model.dfnet4",
-    "Enhancer": "dfn4core.enhance",
-    "enhance": "dfn4core.enhance",
+    "Enhancer": "dfn4core.streaming",
+    "enhance": "dfn4core.streaming",
     "load_model": "dfn4core.model.checkpoint",
     "save_model": "dfn4core.model.checkpoint",
 }
@@ -58,14 +56,3 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
-
-class _Package(types.ModuleType):
-    """Keeps `dfn4core.enhance` the function: importing the submodule of that name must not rebind it."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "enhance" and isinstance(value, types.ModuleType):
-            return  # the submodule stays reachable through sys.modules["dfn4core.enhance"]
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

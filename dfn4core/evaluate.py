@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from dfn4core.atomic import write_atomically
-from dfn4core.enhance import enhance
+from dfn4core.streaming import enhance
 from dfn4core.errors import ConfigError, Dfn4Error, MetricError
 from dfn4core.io import read_audio
 from dfn4core.metrics import results

@@ -18,12 +18,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("dfn4core.errors", "dfn4core.atomic", "dfn4core.config", "dfn4core.state")),
     ("signal", ("dfn4core.dsp", "dfn4core.io", "dfn4core.synth")),
     ("model", ("dfn4core.model", "dfn4core.pretrained")),
-    ("inference", ("dfn4core.enhance", "dfn4core.plan", "dfn4core.metrics")),
+    ("inference", ("dfn4core.streaming", "dfn4core.plan", "dfn4core.metrics")),
     ("deployment", ("dfn4core.export",)),
     ("training data and losses", ("dfn4core.data", "dfn4core.losses")),
     ("training", ("dfn4core.train",)),
     ("measurement", ("dfn4core.benchmark", "dfn4core.plot")),
-    ("workflows", ("dfn4core", "dfn4core.export.quantize", "dfn4core.pipeline", "dfn4core.evaluate")),
+    ("workflows", ("dfn4core", "dfn4core.export.torch_int8", "dfn4core.files", "dfn4core.evaluate")),
 ]
 FORBIDDEN = ("typer", "rich", "dfn4cli")  # the library never imports its CLI or the CLI's libraries
 
@@ -124,4 +124,4 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_checker_sees_a_cycle_and_an_upward_edge():
     assert _strongly_connected({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"], ["c"]]
     assert layer_of("dfn4core.model.dfnet4") < layer_of("dfn4core.train.loop")
-    assert layer_of("dfn4core.export.quantize") > layer_of("dfn4core.benchmark.report") > layer_of("dfn4core.export.onnx")
+    assert layer_of("dfn4core.export.torch_int8") > layer_of("dfn4core.benchmark.report") > layer_of("dfn4core.export.onnx")

@@ -1,6 +1,6 @@
 """How an INT8 model compares with its float model: time at 1 thread, and SI-SDR and PESQ on audio pairs.
 
-The report half of `dfn4 quantize` (`dfn4core.export.quantize` writes the model, then measures it here).
+The report half of `dfn4 quantize` (`dfn4core.export.torch_int8` writes the model, then measures it here).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from dfn4core.benchmark.timing import BenchmarkSettings, offline_rtf, step_latency
-from dfn4core.enhance import enhance
+from dfn4core.streaming import enhance
 from dfn4core.errors import MetricError
 from dfn4core.metrics import pesq, si_sdr
 from dfn4core.model.dfnet4 import DFN4

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from dfn4core.config import ModelConfig
-from dfn4core.enhance import enhance
+from dfn4core.streaming import enhance
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.synth import noisy_speech

@@ -1,7 +1,7 @@
 """The attenuation limit: how much of the (delayed) noisy input goes back into the output.
 
-Shared by the torch `Enhancer` and the onnxruntime `OnnxEnhancer`; plain Python, so the torch-free
-runtime can import it.
+Used by `hop_buffer.HopBuffer`, which the torch `Enhancer` and the onnxruntime `OnnxEnhancer` share;
+plain Python, so the torch-free runtime can import it.
 """
 
 from __future__ import annotations

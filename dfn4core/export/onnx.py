@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from dfn4core.atomic import remove_stale_temps, same_file, write_atomically
 from dfn4core.errors import ExportError
-from dfn4core.export.int8 import INT8_NAME, Int8Report, quantize_int8
+from dfn4core.export.onnx_int8 import INT8_NAME, Int8Report, quantize_int8
 from dfn4core.export.runtime import METADATA_NAME, METADATA_VERSION, OnnxModel
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.state import StreamState

@@ -2,7 +2,7 @@
 
 `OnnxModel` holds an onnxruntime session of `model.onnx` and the `model.json` written beside it
 (rates, latency, each state's name, shape and initial value); `OnnxEnhancer` has the contract of
-`dfn4core.enhance.Enhancer`: chunks of any size in, as many samples out, `latency` samples behind.
+`dfn4core.streaming.Enhancer`: chunks of any size in, as many samples out, `latency` samples behind.
 Only numpy, onnxruntime and the standard library are imported (plus dfn4core.errors, which is
 plain Python), so a deployment needs neither torch nor the rest of dfn4core.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from dfn4core.dsp.attenuation import atten_lim_mix
+from dfn4core.dsp.hop_buffer import HopBuffer
 from dfn4core.errors import AudioError, CheckpointError
 
 METADATA_NAME = "model.json"
@@ -138,12 +138,12 @@ class OnnxModel:
         return results[0], {s.input: r for s, r in zip(self.states, results[1:])}
 
     def new_enhancer(self, channels: int = 1, atten_lim_db: float | None = None) -> OnnxEnhancer:
-        """A streaming enhancer of `channels` streams (the factory `dfn4core.pipeline` expects)."""
+        """A streaming enhancer of `channels` streams (the factory `dfn4core.files` expects)."""
         return OnnxEnhancer(self, atten_lim_db=atten_lim_db, channels=channels)
 
 
 class OnnxEnhancer:
-    """Streaming enhancement with an OnnxModel: the same contract as `dfn4core.enhance.Enhancer`.
+    """Streaming enhancement with an OnnxModel: the same contract as `dfn4core.streaming.Enhancer`.
 
     Each channel runs its own state through the batch-1 graph.
 
@@ -156,20 +156,16 @@ class OnnxEnhancer:
     def __init__(self, model: OnnxModel, atten_lim_db: float | None = None, channels: int = 1):
         self.model = model
         self.channels = channels
-        self.hop = model.hop_size
-        self.delay = model.delay_size
-        self.latency = self.delay + self.hop
-        self.mix = atten_lim_mix(atten_lim_db)
+        self.buffer = HopBuffer(model.hop_size, model.delay_size, atten_lim_db,
+                                zeros=lambda n: np.zeros((channels, n), np.float32),
+                                cat=lambda parts: np.concatenate(parts, axis=1))  # fmt: skip
+        self.hop, self.delay, self.latency = self.buffer.hop, self.buffer.delay, self.buffer.latency
         self.reset()
 
     def reset(self) -> None:
         """Forget everything: the next sample starts a new stream."""
-        c = self.channels
-        self.states = [self.model.init_state() for _ in range(c)]
-        self._pending = np.zeros((c, 0), np.float32)
-        # One hop of leading zeros lets every call return as many samples as it was given.
-        self._ready = np.zeros((c, self.hop), np.float32)
-        self._dry = np.zeros((c, self.delay), np.float32)
+        self.states = [self.model.init_state() for _ in range(self.channels)]
+        self.buffer.reset()
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Enhance a chunk (C, N) (or (N,) for one channel); returns (C, N) float32, `latency` samples behind."""
@@ -177,25 +173,17 @@ class OnnxEnhancer:
         x = x[None] if x.ndim == 1 else x
         if x.ndim != 2 or x.shape[0] != self.channels:
             raise AudioError(None, f"expected ({self.channels}, N) samples, got {tuple(np.shape(chunk))}")
-        pending = np.concatenate((self._pending, x), axis=1)
-        whole = pending.shape[1] // self.hop * self.hop
-        self._pending = pending[:, whole:]
-        if whole:
-            noisy = pending[:, :whole]
-            wet = np.empty_like(noisy)
-            for c in range(self.channels):
-                for i in range(0, whole, self.hop):
-                    hop = np.ascontiguousarray(noisy[c : c + 1, i : i + self.hop])
-                    out, self.states[c] = self.model.step(hop, self.states[c])
-                    wet[c, i : i + self.hop] = out[0]
-            if self.mix:
-                dry = np.concatenate((self._dry, noisy), axis=1)
-                self._dry = dry[:, -self.delay :]
-                wet = (1.0 - self.mix) * wet + self.mix * dry[:, :whole]
-            self._ready = np.concatenate((self._ready, wet), axis=1)
-        n = x.shape[1]
-        result, self._ready = self._ready[:, :n], self._ready[:, n:]
-        return result
+        return self.buffer.push(x, self._enhance_hops)
+
+    def _enhance_hops(self, noisy: np.ndarray) -> np.ndarray:
+        """(C, k * hop) -> (C, k * hop), hop by hop and channel by channel through the batch-1 graph."""
+        wet = np.empty_like(noisy)
+        for c in range(self.channels):
+            for i in range(0, noisy.shape[1], self.hop):
+                hop = np.ascontiguousarray(noisy[c : c + 1, i : i + self.hop])
+                out, self.states[c] = self.model.step(hop, self.states[c])
+                wet[c, i : i + self.hop] = out[0]
+        return wet
 
     def flush(self) -> np.ndarray:
         """The last `latency` enhanced samples (C, latency); then the enhancer starts afresh."""

@@ -17,7 +17,7 @@ from dfn4core.losses.discriminator import (
     generator_adv_loss,
 )
 from dfn4core.losses.dnsmos_torch import DNSMOSProxy, OnnxGraph
-from dfn4core.losses.perceptual import Downsample
+from dfn4core.losses.pretrained_input import Downsample
 from dfn4core.losses.spectral import LocalSnrLoss, MultiResSpectralLoss, local_snr_target
 from dfn4core.losses.speaker import SpeakerContrastiveLoss, SpeakerEncoder
 from dfn4core.model.dfnet4 import DFN4Output

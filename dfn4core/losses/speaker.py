@@ -19,7 +19,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from dfn4core.errors import ConfigError
-from dfn4core.losses.perceptual import PRETRAINED_SR, package_file, to_pretrained_sr
+from dfn4core.losses.pretrained_input import PRETRAINED_SR, package_file, to_pretrained_sr
 
 log = logging.getLogger(__name__)
 

@@ -56,3 +56,30 @@ def test_plot_without_matplotlib_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
     result = runner.invoke(app, ["benchmark", *FAST, "--plot", str(tmp_path / "b.png")])
     assert result.exit_code == 1 and "dfn4[plot]" in result.output
+
+
+def test_options_reach_run_benchmark(tmp_path, tiny_model, monkeypatch):
+    from dfn4core import benchmark as bench
+    from dfn4core.model.checkpoint import save_model
+
+    calls = []
+
+    def fake_run(models, threads, backends, settings, on_progress):
+        calls.append((models, threads, backends, settings))
+        return {"results": []}
+
+    monkeypatch.setattr(bench, "run_benchmark", fake_run)
+    monkeypatch.setattr("dfn4cli.benchmark.benchmark_table", lambda report: "table")
+    path = save_model(tiny_model, tmp_path / "m.pt")
+    args = ["benchmark", "-m", str(path), "--threads", "1,2", "--seconds", "0.5", "--hops", "7", "--backend", "torch, onnx"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    [(models, threads, backends, settings)] = calls
+    assert list(models) == ["m"] and models["m"].cfg == tiny_model.cfg
+    assert (threads, backends) == ([1, 2], ["torch", "onnx"])
+    assert (settings.seconds, settings.hops, settings.warmup_hops) == (0.5, 7, 7)
+
+
+def test_an_unknown_model_word_lists_the_names():
+    result = runner.invoke(app, ["benchmark", "--model", "small"])
+    assert result.exit_code == 1 and "not a model name (the names: " in result.output

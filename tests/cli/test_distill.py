@@ -34,3 +34,20 @@ def test_distill_calls_the_library_with_the_student_config(tmp_path, monkeypatch
     assert seen["cfg"].variant == "lite" and seen["cfg"].steps == 3 and seen["teacher"] == str(teacher)
     assert seen["cfg"].init == "lite"
     assert seen["resume"] is False and str(seen["device"]) == "cpu"
+
+
+def test_train_and_distill_take_the_same_run_options():
+    import dataclasses
+
+    import typer.main
+
+    from dfn4cli._options import RunOptions
+
+    def options(name):
+        command = typer.main.get_command(app).commands[name]
+        return {p.name: (p.opts, p.secondary_opts, p.required, p.default, p.help) for p in command.params}
+
+    train, distill = options("train"), options("distill")
+    shared = [f.name for f in dataclasses.fields(RunOptions)]
+    assert len(shared) == 12 and all(train[name] == distill[name] for name in shared)
+    assert set(distill) - set(train) == {"teacher"}

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from rich.console import Console
@@ -17,9 +16,11 @@ import dfn4core
 from dfn4cli._render import summary_table
 from dfn4cli.main import app
 from dfn4core import DFN4, ModelConfig, save_model
-from dfn4core import pipeline, pretrained
+from dfn4core import files, pretrained
 from dfn4core.errors import CheckpointError
 from dfn4core.io import audio_info, write_audio
+
+from testaudio import make_noisy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,10 +35,6 @@ def tiny_ckpt(tmp_path_factory):
 
 def cli_args(inp: Path, out_dir: Path, model: Path) -> list[str]:
     return ["enhance", str(inp), "-o", str(out_dir), "--model", str(model), "--device", "cpu"]
-
-
-def tone(frames: int, sr: int) -> np.ndarray:
-    return (0.3 * np.sin(2 * np.pi * 220 * np.arange(frames) / sr)).astype(np.float32)
 
 
 def test_help_lists_commands_and_options():
@@ -60,7 +57,7 @@ def test_version():
 
 
 def test_without_model_the_shipped_default_is_used(tmp_path, monkeypatch):
-    write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
+    write_audio(tmp_path / "a.wav", make_noisy(0.1, 16000), 16000)
     loaded = []
     monkeypatch.setattr(pretrained, "default_model_name", lambda: "lite")
     tiny = DFN4(ModelConfig.tiny())
@@ -71,7 +68,7 @@ def test_without_model_the_shipped_default_is_used(tmp_path, monkeypatch):
 
 
 def test_without_model_and_nothing_shipped_says_a_checkpoint_is_needed(tmp_path, monkeypatch):
-    write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
+    write_audio(tmp_path / "a.wav", make_noisy(0.1, 16000), 16000)
     monkeypatch.setattr(pretrained, "default_model_name", lambda: None)
     result = runner.invoke(app, ["enhance", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2
@@ -79,13 +76,13 @@ def test_without_model_and_nothing_shipped_says_a_checkpoint_is_needed(tmp_path,
 
 
 def test_onnx_backend_needs_a_model(tmp_path):
-    write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
+    write_audio(tmp_path / "a.wav", make_noisy(0.1, 16000), 16000)
     result = runner.invoke(app, ["enhance", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out"), "--backend", "onnx"])
     assert result.exit_code == 2 and "--backend onnx needs --model" in result.stderr
 
 
 def test_options_reach_the_library(tmp_path, monkeypatch):
-    write_audio(tmp_path / "in" / "a.wav", tone(1600, 16000), 16000)
+    write_audio(tmp_path / "in" / "a.wav", make_noisy(0.1, 16000), 16000)
     (tmp_path / "m.pt").touch()
     loaded, calls, threads = [], [], []
     model = torch.nn.Linear(1, 1)
@@ -94,9 +91,9 @@ def test_options_reach_the_library(tmp_path, monkeypatch):
 
     def fake_enhance_files(net, pairs, **kwargs):
         calls.append((net, pairs, kwargs))
-        return [pipeline.FileResult(i, o, 0.1, 0.01, 0.1) for i, o in pairs]
+        return [files.FileResult(i, o, 0.1, 0.01, 0.1) for i, o in pairs]
 
-    monkeypatch.setattr(pipeline, "enhance_files", fake_enhance_files)
+    monkeypatch.setattr(files, "enhance_files", fake_enhance_files)
     opts = "--atten-lim-db 12 --sr 22050 --device cpu --threads 1 --suffix _x --overwrite".split()
     result = runner.invoke(app, [*cli_args(tmp_path / "in", tmp_path / "out", tmp_path / "m.pt"), *opts])
     assert result.exit_code == 0, result.output
@@ -112,7 +109,7 @@ def test_options_reach_the_library(tmp_path, monkeypatch):
 
 
 def test_library_error_is_one_line_and_exit_1(tmp_path, monkeypatch):
-    write_audio(tmp_path / "a.wav", tone(1600, 16000), 16000)
+    write_audio(tmp_path / "a.wav", make_noisy(0.1, 16000), 16000)
     (tmp_path / "m.pt").touch()
 
     def broken(path, device=None, dfn3=False):
@@ -128,8 +125,8 @@ def test_library_error_is_one_line_and_exit_1(tmp_path, monkeypatch):
 
 def test_folder_with_a_corrupt_file(tmp_path, tiny_ckpt):
     src = tmp_path / "noisy"
-    write_audio(src / "a.wav", tone(8000, 16000), 16000)
-    write_audio(src / "sub" / "c.flac", np.stack([tone(4410, 44100)] * 2), 44100)
+    write_audio(src / "a.wav", make_noisy(0.5, 16000), 16000)
+    write_audio(src / "sub" / "c.flac", make_noisy(0.1, 44100, channels=2), 44100)
     (src / "b.wav").write_bytes(b"RIFF" + b"\x00" * 100)
     args = [*cli_args(src, tmp_path / "clean", tiny_ckpt), "--recursive"]
     result = runner.invoke(app, args)
@@ -144,7 +141,7 @@ def test_folder_with_a_corrupt_file(tmp_path, tiny_ckpt):
 
 
 def test_existing_output_is_kept_and_skipped_without_overwrite(tmp_path, tiny_ckpt):
-    write_audio(tmp_path / "a.wav", tone(4800, 48000), 48000)
+    write_audio(tmp_path / "a.wav", make_noisy(0.1, 48000), 48000)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "a.wav").write_bytes(b"keep me")
     args = cli_args(tmp_path / "a.wav", tmp_path / "out", tiny_ckpt)
@@ -157,8 +154,8 @@ def test_existing_output_is_kept_and_skipped_without_overwrite(tmp_path, tiny_ck
 
 def test_rerun_with_every_output_present_exits_before_loading_a_model(tmp_path, monkeypatch):
     for name in ("a.wav", "b.wav"):
-        write_audio(tmp_path / "in" / name, tone(1600, 16000), 16000)
-        write_audio(tmp_path / "out" / name, tone(1600, 16000), 16000)
+        write_audio(tmp_path / "in" / name, make_noisy(0.1, 16000), 16000)
+        write_audio(tmp_path / "out" / name, make_noisy(0.1, 16000), 16000)
     before = {name: (tmp_path / "out" / name).read_bytes() for name in ("a.wav", "b.wav")}
     loaded = []
     monkeypatch.setattr(dfn4core, "load_model", lambda *a, **k: loaded.append(a))
@@ -169,8 +166,8 @@ def test_rerun_with_every_output_present_exits_before_loading_a_model(tmp_path, 
 
 
 def test_rerun_with_overwrite_loads_the_model(tmp_path, monkeypatch):
-    write_audio(tmp_path / "in" / "a.wav", tone(1600, 16000), 16000)
-    write_audio(tmp_path / "out" / "a.wav", tone(1600, 16000), 16000)
+    write_audio(tmp_path / "in" / "a.wav", make_noisy(0.1, 16000), 16000)
+    write_audio(tmp_path / "out" / "a.wav", make_noisy(0.1, 16000), 16000)
 
     def no_model(path, device=None, dfn3=False):
         raise CheckpointError(path, "loaded")
@@ -184,7 +181,7 @@ def test_rerun_with_overwrite_loads_the_model(tmp_path, monkeypatch):
 def test_summary_table_keeps_long_paths_whole_in_80_columns(tmp_path):
     out_dir = tmp_path / ("enhanced_" * 6)
     long_in = tmp_path / ("recordings_" * 6)
-    results = [pipeline.FileResult(long_in / f"meeting_room_take_{i}.wav", out_dir / f"meeting_room_take_{i}.wav",
+    results = [files.FileResult(long_in / f"meeting_room_take_{i}.wav", out_dir / f"meeting_room_take_{i}.wav",
                                    1.0, 0.1, 0.1) for i in (1, 2)]  # fmt: skip
     console = Console(width=80, record=True, file=io.StringIO())
     console.print(summary_table(results, out_dir))

@@ -14,7 +14,7 @@ from testaudio import make_noisy
 from typer.testing import CliRunner
 
 from dfn4cli.main import INTERRUPTED_EXIT, app
-from dfn4core import DFN4, ModelConfig, pipeline, save_model
+from dfn4core import DFN4, ModelConfig, files, save_model
 from dfn4core.io import audio_info, write_audio
 
 runner = CliRunner()
@@ -76,13 +76,13 @@ def test_suffix_with_a_path_separator_is_refused(tmp_path, tiny_ckpt, suffix):
 def test_sigterm_removes_the_partial_output_and_exits_130(tmp_path, tiny_ckpt, monkeypatch):
     short_wav(tmp_path / "in" / "a.wav", seconds=0.3)
     before = snapshot(tmp_path)
-    original = pipeline._Chain.process
+    original = files._Chain.process
 
     def terminated(self, block):
         os.kill(os.getpid(), signal.SIGTERM)  # arrives while the output's temporary file is open
         return original(self, block)
 
-    monkeypatch.setattr(pipeline._Chain, "process", terminated)
+    monkeypatch.setattr(files._Chain, "process", terminated)
     handler = signal.getsignal(signal.SIGTERM)
     try:
         result = run(tiny_ckpt, tmp_path / "in", "-o", tmp_path / "out")

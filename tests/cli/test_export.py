@@ -15,6 +15,8 @@ from dfn4core.export import ExportError
 from dfn4core.export import onnx as onnx_export
 from dfn4core.io import read_audio, write_audio
 
+from testaudio import make_noisy
+
 runner = CliRunner()
 
 
@@ -24,18 +26,12 @@ def tiny_ckpt(tmp_path_factory):
     return save_model(DFN4(ModelConfig.tiny()).eval(), tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
-def noisy(frames: int, sr: int) -> np.ndarray:
-    t = np.arange(frames) / sr
-    rng = np.random.default_rng(0)
-    return (0.2 * np.sin(2 * np.pi * 200 * t) + 0.05 * rng.standard_normal(frames)).astype(np.float32)
-
-
 def test_export_then_enhance_with_onnx_gives_the_torch_output(tiny_ckpt, tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: threads only add overhead on a shared machine
     try:
-        write_audio(tmp_path / "check.wav", noisy(9600, 48_000), 48_000)
-        write_audio(tmp_path / "in.wav", np.stack([noisy(8000, 16_000), noisy(8000, 16_000)[::-1].copy()]), 16_000)
+        write_audio(tmp_path / "check.wav", make_noisy(0.2), 48_000)
+        write_audio(tmp_path / "in.wav", make_noisy(0.5, 16_000, channels=2), 16_000)
         export = runner.invoke(app, ["export", "--model", str(tiny_ckpt), "-o", str(tmp_path / "onnx"),
                                      "--check-audio", str(tmp_path / "check.wav")])  # fmt: skip
         assert export.exit_code == 0, export.output
@@ -62,7 +58,7 @@ def test_options_reach_export_onnx(tiny_ckpt, tmp_path, monkeypatch):
         raise ExportError("onnxruntime output differs from torch: max abs error 0.5")
 
     monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
-    write_audio(tmp_path / "check.wav", noisy(4800, 48_000), 48_000)
+    write_audio(tmp_path / "check.wav", make_noisy(0.1), 48_000)
     args = ["export", "-m", str(tiny_ckpt), "-o", str(tmp_path / "o"), "--opset", "18", "--offline",
             "--check-audio", str(tmp_path / "check.wav")]  # fmt: skip
     result = runner.invoke(app, args)
@@ -73,6 +69,21 @@ def test_options_reach_export_onnx(tiny_ckpt, tmp_path, monkeypatch):
     inputs = [tiny_ckpt, tmp_path / "check.wav"]
     expected = {"opset": 18, "offline": True, "int8": False, "overwrite": False, "inputs": inputs}
     assert (out_dir, shape, kwargs) == (tmp_path / "o", (4800,), expected)
+
+
+def test_without_check_audio_the_generated_signal_is_used(tiny_ckpt, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_export(model, out_dir, audio, **kwargs):
+        calls.append((audio, kwargs["inputs"]))
+        raise ExportError("stop here")
+
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
+    result = runner.invoke(app, ["export", "-m", str(tiny_ckpt), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    [(audio, inputs)] = calls
+    np.testing.assert_array_equal(audio, onnx_export.validation_audio(None, 48_000))  # dfn4core.synth, no file
+    assert inputs == [tiny_ckpt]
 
 
 def test_no_onnx_is_refused(tiny_ckpt, tmp_path):

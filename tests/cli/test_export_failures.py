@@ -19,7 +19,7 @@ from dfn4core import DFN4, ModelConfig, save_model
 from dfn4core.errors import CheckpointError
 from dfn4core.export import ExportError
 from dfn4core.export import onnx as onnx_export
-from dfn4core.export import quantize as quantize_module
+from dfn4core.export import torch_int8 as quantize_module
 from dfn4core.io import write_audio
 from dfn4core.pretrained import resolve_model
 

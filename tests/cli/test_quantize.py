@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from dfn4cli.main import app
 from dfn4core import DFN4, ModelConfig, enhance, load_model, save_model
-from dfn4core.export import quantize as quantize_module
+from dfn4core.export import torch_int8 as quantize_module
 
 runner = CliRunner()
 
@@ -65,3 +65,25 @@ def test_bad_input_is_one_line(tiny_ckpt, tmp_path):
     unknown = runner.invoke(app, ["quantize", "-m", str(tiny_ckpt), "--method", "fp4", "-o", str(tmp_path / "o.pt")])
     assert unknown.exit_code == 2 and "fp4" in unknown.output
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_options_reach_quantize_checkpoint(tiny_ckpt, tmp_path, monkeypatch):
+    from dfn4core.errors import ExportError
+
+    calls = []
+
+    def fake(checkpoint, out_path, method, **kwargs):
+        calls.append((checkpoint, out_path, method, kwargs))
+        raise ExportError("stop here")
+
+    monkeypatch.setattr(quantize_module, "quantize_checkpoint", fake)
+    monkeypatch.setattr("dfn4core.data.config.load_data_config", lambda path: f"DATA {path.name}")
+    (tmp_path / "data.toml").write_text("")
+    args = ["quantize", "-m", str(tiny_ckpt), "--method", "QAT", "-o", str(tmp_path / "q.pt"),
+            "--calib-data", str(tmp_path / "data.toml"), "--steps", "9", "--overwrite"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and result.stderr.strip() == "error: stop here"
+    [(checkpoint, out_path, method, kwargs)] = calls
+    assert callable(kwargs.pop("on_progress")) and callable(kwargs.pop("on_stage"))
+    assert (checkpoint, out_path, method) == (str(tiny_ckpt), tmp_path / "q.pt", "qat")
+    assert kwargs == {"data": "DATA data.toml", "qat": quantize_module.QatSettings(steps=9), "overwrite": True}

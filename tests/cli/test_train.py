@@ -156,3 +156,31 @@ def test_a_type_error_in_the_config_stops_before_any_data_is_read(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.strip() == f"error: {config}: steps must be an integer, got 2.5"
     assert not (tmp_path / "o").exists()
+
+
+def test_options_reach_the_library_call(tmp_path, monkeypatch):
+    import dfn4core.train.runner as library
+    from dfn4core.train.runner import TrainResult
+
+    data, config = tmp_path / "data.toml", tmp_path / "train.toml"
+    data.write_text("")
+    config.write_text("valid_every = 0\n")
+    seen = {}
+
+    def fake(cfg, data_cfg, out, **kwargs):
+        seen.update(cfg=cfg, data_cfg=data_cfg, out=out, **kwargs)
+        return TrainResult(None, out, cfg.steps, 0, out / "checkpoints" / "last.pt", None, None)
+
+    monkeypatch.setattr(library, "train", fake)
+    monkeypatch.setattr("dfn4core.train.resume.load_data_config", lambda path: f"DATA {path.name}")
+    args = ["train", "--data", str(data), "-o", str(tmp_path / "run"), "--config", str(config), "--variant", "tiny",
+            "--steps", "5", "--init", "full", "--batch-size", "3", "--lr", "0.002", "--seed", "7", "--num-workers", "1",
+            "--device", "cpu", "--threads", "1"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cfg = seen.pop("cfg")
+    assert (cfg.variant, cfg.steps, cfg.init, cfg.batch_size, cfg.optim.lr, cfg.seed, cfg.num_workers, cfg.valid_every) == (
+        "tiny", 5, "full", 3, 0.002, 7, 1, 0)  # fmt: skip
+    assert callable(seen.pop("on_progress")) and callable(seen.pop("should_stop"))
+    assert (seen.pop("data_cfg"), seen.pop("out"), str(seen.pop("device"))) == ("DATA data.toml", tmp_path / "run", "cpu")
+    assert seen.pop("resume") is False and not seen.pop("dist").enabled and seen == {}

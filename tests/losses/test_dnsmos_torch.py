@@ -12,7 +12,7 @@ from testaudio import speech_like
 
 from dfn4core.errors import ConfigError
 from dfn4core.losses import DNSMOSProxy, OnnxGraph
-from dfn4core.losses.perceptual import package_file
+from dfn4core.losses.pretrained_input import package_file
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")

@@ -9,7 +9,7 @@ import torch
 from dfn4core.config import ModelConfig
 from dfn4core.errors import ConfigError
 from dfn4core.losses import GeneratorLoss, LossConfig, LossWeights, SpeakerContrastiveLoss, SpeakerEncoder
-from dfn4core.losses.perceptual import package_file
+from dfn4core.losses.pretrained_input import package_file
 from dfn4core.losses.speaker import hz_to_mel, mel_filterbank, mel_to_hz, resemblyzer_weights
 
 

@@ -11,7 +11,7 @@ from testaudio import make_noisy
 from typer.testing import CliRunner
 
 from dfn4core import enhance, load_model
-from dfn4core.enhance import Enhancer
+from dfn4core.streaming import Enhancer
 from dfn4core.errors import CheckpointError
 from dfn4core.model import dfn3 as dfn3_module
 

@@ -9,23 +9,16 @@ import pytest
 import soundfile as sf
 import torch
 
-from dfn4core import io, pipeline
+from dfn4core import files, io
 from dfn4core.errors import AudioError, ConfigError
+from dfn4core.files import FileFailure, FileResult, enhance_file, enhance_files, out_frames, plan_outputs
 from dfn4core.io import audio_info, read_audio, resample, write_audio
-from dfn4core.pipeline import FileFailure, FileResult, enhance_file, enhance_files, out_frames, plan_outputs
 
-
-def speechy(channels: int, frames: int, sr: int, seed: int = 0) -> np.ndarray:
-    """Tones plus noise, different per channel; enough structure to see misalignment."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(frames) / sr
-    f0 = rng.uniform(150, 400, size=(channels, 1))
-    x = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.standard_normal((channels, frames))
-    return x.astype(np.float32)
+from testaudio import make_noisy
 
 
 class DelayLine:
-    """Stands in for Enhancer: returns its input `latency` samples late, so the pipeline must give the input back."""
+    """Stands in for Enhancer: returns its input `latency` samples late, so enhance_file must give the input back."""
 
     latency = 1920
 
@@ -49,12 +42,16 @@ class NanMaker(DelayLine):
         return torch.full_like(super().process(chunk), float("nan"))
 
 
-@pytest.fixture
-def identity_model(monkeypatch):
-    monkeypatch.setattr(pipeline, "Enhancer", DelayLine)
+def fake_model(make_enhancer) -> files.TorchBackend:
+    """A 48 kHz torch model whose streaming enhancer is `make_enhancer` (a fake Enhancer)."""
     model = torch.nn.Linear(1, 1)
     model.cfg = SimpleNamespace(dsp=SimpleNamespace(sr=48000))
-    return model
+    return files.TorchBackend(model, make_enhancer=make_enhancer)
+
+
+@pytest.fixture
+def identity_model():
+    return fake_model(DelayLine)
 
 
 def test_plan_outputs_recursion_and_suffix(tmp_path):
@@ -87,7 +84,7 @@ def test_plan_outputs_skips_earlier_outputs_and_refuses_clashes(tmp_path):
 @pytest.mark.parametrize("sr, channels", [(8000, 1), (16000, 1), (48000, 1), (192000, 1), (48000, 8)])
 def test_output_has_input_length_rate_and_format(tiny_model, tmp_path, sr, channels):
     frames = int(0.3 * sr) + 7
-    write_audio(tmp_path / "in.flac", speechy(channels, frames, sr), sr)
+    write_audio(tmp_path / "in.flac", make_noisy(frames / sr, sr, channels), sr)
     result = enhance_file(tiny_model, tmp_path / "in.flac", tmp_path / "out.flac")
     info = audio_info(tmp_path / "out.flac")
     assert (info.sr, info.channels, info.frames, info.format, info.subtype) == (sr, channels, frames, "FLAC", "PCM_16")
@@ -98,7 +95,7 @@ def test_output_has_input_length_rate_and_format(tiny_model, tmp_path, sr, chann
 @pytest.mark.parametrize("sr_in, sr_out", [(16000, 48000), (44100, 8000), (48000, 22050)])
 def test_sr_out_sets_rate_and_keeps_duration(tiny_model, tmp_path, sr_in, sr_out):
     frames = int(0.25 * sr_in) + 3
-    write_audio(tmp_path / "in.wav", speechy(2, frames, sr_in), sr_in)
+    write_audio(tmp_path / "in.wav", make_noisy(frames / sr_in, sr_in, 2), sr_in)
     enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "out.wav", sr_out=sr_out)
     info = audio_info(tmp_path / "out.wav")
     assert info.sr == sr_out and info.frames == out_frames(frames, sr_in, sr_out) == round(frames * sr_out / sr_in)
@@ -106,7 +103,7 @@ def test_sr_out_sets_rate_and_keeps_duration(tiny_model, tmp_path, sr_in, sr_out
 
 @pytest.mark.parametrize("sr", [48000, 16000])
 def test_output_lines_up_with_input(identity_model, tmp_path, sr):
-    x = speechy(2, sr + 123, sr)
+    x = make_noisy((sr + 123) / sr, sr, 2)
     write_audio(tmp_path / "in.wav", x, sr, subtype="FLOAT")
     enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav", block_s=0.07)
     y, _ = read_audio(tmp_path / "out.wav")
@@ -118,7 +115,7 @@ def test_output_lines_up_with_input(identity_model, tmp_path, sr):
 
 
 def test_block_size_does_not_change_output(tiny_model, tmp_path):
-    write_audio(tmp_path / "in.wav", speechy(1, 24000, 16000), 16000, subtype="FLOAT")
+    write_audio(tmp_path / "in.wav", make_noisy(1.5, 16000), 16000, subtype="FLOAT")
     enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "a.wav", block_s=10.0)
     enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "b.wav", block_s=0.13)
     np.testing.assert_allclose(read_audio(tmp_path / "b.wav")[0], read_audio(tmp_path / "a.wav")[0], atol=1e-5)
@@ -132,7 +129,7 @@ def test_silence_gives_near_silence(tiny_model, tmp_path):
 
 
 def test_nan_input_fails_and_writes_nothing(tiny_model, tmp_path):
-    x = speechy(1, 16000, 16000)
+    x = make_noisy(1.0, 16000)
     x[0, 9000] = np.nan
     sf.write(tmp_path / "nan.wav", x.T, 16000, subtype="FLOAT")
     with pytest.raises(AudioError, match="NaN or infinite") as err:
@@ -142,7 +139,7 @@ def test_nan_input_fails_and_writes_nothing(tiny_model, tmp_path):
 
 
 def test_input_is_never_overwritten(tiny_model, tmp_path):
-    write_audio(tmp_path / "in.wav", speechy(1, 8000, 16000), 16000)
+    write_audio(tmp_path / "in.wav", make_noisy(0.5, 16000), 16000)
     before = (tmp_path / "in.wav").read_bytes()
     for target in (tmp_path / "in.wav", tmp_path / "." / "sub" / ".." / "in.wav"):
         with pytest.raises(AudioError, match="is the input file"):
@@ -151,7 +148,7 @@ def test_input_is_never_overwritten(tiny_model, tmp_path):
 
 
 def test_existing_output_is_kept_without_overwrite(tiny_model, tmp_path):
-    write_audio(tmp_path / "in.wav", speechy(1, 8000, 16000), 16000)
+    write_audio(tmp_path / "in.wav", make_noisy(0.5, 16000), 16000)
     (tmp_path / "out.wav").write_bytes(b"precious")
     with pytest.raises(AudioError, match=r"exists \(use --overwrite\)") as err:
         enhance_file(tiny_model, tmp_path / "in.wav", tmp_path / "out.wav")
@@ -167,15 +164,15 @@ def test_settled_outputs_are_what_enhance_files_would_report_without_audio(ident
     (tmp_path / "out" / "d.wav").mkdir()
     pairs = [(tmp_path / "in" / "a.wav", tmp_path / "in" / "a.wav"), (tmp_path / "in" / "b.wav", tmp_path / "out" / "b.wav"),
              (tmp_path / "in" / "d.wav", tmp_path / "out" / "d.wav"), (tmp_path / "in" / "c.wav", tmp_path / "out" / "c.wav")]  # fmt: skip
-    settled = pipeline.settled_outputs(pairs)
+    settled = files.settled_outputs(pairs)
     assert [r.status for r in settled] == ["failed", "skipped", "failed"]  # the input itself, kept, a folder
-    assert settled == pipeline.enhance_files(identity_model, pairs)[:3]
-    assert [(r.in_path.name, r.status) for r in pipeline.settled_outputs(pairs, overwrite=True)] == [
+    assert settled == files.enhance_files(identity_model, pairs)[:3]
+    assert [(r.in_path.name, r.status) for r in files.settled_outputs(pairs, overwrite=True)] == [
         ("a.wav", "failed"), ("d.wav", "failed")]  # fmt: skip
 
 
 def test_progress_reaches_total(identity_model, tmp_path):
-    write_audio(tmp_path / "in.wav", speechy(1, 10_000, 16000), 16000)
+    write_audio(tmp_path / "in.wav", make_noisy(0.625, 16000), 16000)
     calls = []
     progress = lambda done, total: calls.append((done, total))  # noqa: E731
     enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav", block_s=0.1, on_progress=progress)
@@ -184,14 +181,14 @@ def test_progress_reaches_total(identity_model, tmp_path):
 
 
 def test_unwritable_format_falls_back_to_wav(identity_model, tmp_path):
-    write_audio(tmp_path / "in.mp3", speechy(1, 4800, 48000), 48000)
+    write_audio(tmp_path / "in.mp3", make_noisy(0.1, 48000), 48000)
     result = enhance_file(identity_model, tmp_path / "in.mp3", tmp_path / "out.mp3", sr_out=192000)
     assert result.out_path == tmp_path / "out.wav" and audio_info(result.out_path).format == "WAV"
 
 
 def test_one_failure_does_not_stop_the_others(identity_model, tmp_path):
     for name in ("a", "c"):
-        write_audio(tmp_path / f"{name}.wav", speechy(1, 4000, 16000), 16000)
+        write_audio(tmp_path / f"{name}.wav", make_noisy(0.25, 16000), 16000)
     (tmp_path / "b.wav").write_bytes(b"garbage" * 100)
     pairs = plan_outputs([tmp_path], tmp_path / "out")
     started, ended = [], []
@@ -210,7 +207,7 @@ def test_one_failure_does_not_stop_the_others(identity_model, tmp_path):
 
 
 def test_bad_options_are_config_errors(identity_model, tmp_path):
-    write_audio(tmp_path / "in.wav", speechy(1, 1600, 16000), 16000)
+    write_audio(tmp_path / "in.wav", make_noisy(0.1, 16000), 16000)
     for opts in ({"block_s": 0}, {"sr_out": -8000}, {"atten_lim_db": -3.0}):
         with pytest.raises(ConfigError):
             enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav", **opts)
@@ -220,22 +217,20 @@ def test_bad_options_are_config_errors(identity_model, tmp_path):
     assert plan_outputs([tmp_path / "out.wav"], tmp_path / "x") == []
 
 
-def test_non_finite_enhancement_is_refused(identity_model, tmp_path, monkeypatch):
-    write_audio(tmp_path / "in.wav", speechy(1, 48000, 48000), 48000)
-    monkeypatch.setattr(pipeline, "Enhancer", NanMaker)
+def test_non_finite_enhancement_is_refused(tmp_path):
+    write_audio(tmp_path / "in.wav", make_noisy(1.0, 48000), 48000)
     with pytest.raises(AudioError, match="enhancement produced NaN"):
-        enhance_file(identity_model, tmp_path / "in.wav", tmp_path / "out.wav")
+        enhance_file(fake_model(NanMaker), tmp_path / "in.wav", tmp_path / "out.wav")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
 
 
-def test_unexpected_errors_become_failures(identity_model, tmp_path, monkeypatch):
-    write_audio(tmp_path / "in.wav", speechy(1, 1600, 16000), 16000)
+def test_unexpected_errors_become_failures(tmp_path):
+    write_audio(tmp_path / "in.wav", make_noisy(0.1, 16000), 16000)
 
     def explode(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(pipeline, "Enhancer", explode)
-    [failure] = enhance_files(identity_model, [(tmp_path / "in.wav", tmp_path / "out.wav")])
+    [failure] = enhance_files(fake_model(explode), [(tmp_path / "in.wav", tmp_path / "out.wav")])
     assert failure.reason == "unexpected error: RuntimeError: out of memory"
 
 
@@ -259,7 +254,7 @@ class ChunkRecorder:
 
 
 def test_many_channels_are_enhanced_in_bounded_blocks(tmp_path):
-    write_audio(tmp_path / "in.wav", speechy(64, 16_000, 16_000), 16_000, subtype="FLOAT")
+    write_audio(tmp_path / "in.wav", make_noisy(1.0, 16_000, 64), 16_000, subtype="FLOAT")
     backend = ChunkRecorder()
     enhance_file(backend, tmp_path / "in.wav", tmp_path / "out.wav", block_s=1.0)
     bound = io.MAX_BLOCK_CHANNELS * 16_000  # samples of one block: 1 s of MAX_BLOCK_CHANNELS channels
@@ -270,7 +265,7 @@ def test_many_channels_are_enhanced_in_bounded_blocks(tmp_path):
 
 def test_existing_outputs_are_skipped_but_a_folder_in_the_way_fails(identity_model, tmp_path):
     for name in ("a", "b"):
-        write_audio(tmp_path / "in" / f"{name}.wav", speechy(1, 1600, 16000), 16000)
+        write_audio(tmp_path / "in" / f"{name}.wav", make_noisy(0.1, 16000), 16000)
     (tmp_path / "out" / "b.wav").mkdir(parents=True)
     (tmp_path / "out" / "a.wav").write_bytes(b"finished earlier")
     results = enhance_files(identity_model, plan_outputs([tmp_path / "in"], tmp_path / "out"))
@@ -282,7 +277,7 @@ def test_existing_outputs_are_skipped_but_a_folder_in_the_way_fails(identity_mod
 
 def test_plan_outputs_gives_final_paths_and_refuses_inputs_as_outputs(tmp_path):
     for name in ("a.mp3", "a_x.wav", "b.wav"):
-        write_audio(tmp_path / name, speechy(1, 4800, 48000), 48000)
+        write_audio(tmp_path / name, make_noisy(0.1, 48000), 48000)
     planned = plan_outputs([tmp_path / "a.mp3", tmp_path / "b.wav"], tmp_path / "out", suffix="_x", sr_out=96000)
     assert planned == [(tmp_path / "a.mp3", tmp_path / "out" / "a_x.wav"), (tmp_path / "b.wav", tmp_path / "out" / "b_x.wav")]
     with pytest.raises(AudioError, match="is an input and would be the output of") as err:

@@ -13,7 +13,7 @@ from dfn4core import DFN4, Enhancer, ModelConfig, enhance, load_model, save_mode
 from dfn4core.benchmark import BenchmarkSettings
 from dfn4core.errors import CheckpointError, ConfigError
 from dfn4core.export import ExportError
-from dfn4core.export.quantize import (
+from dfn4core.export.torch_int8 import (
     QatSettings,
     QuantizedLayer,
     generated_pairs,

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
-from dfn4core.export.int8 import QUANTIZED_SCOPES, quantize_int8
+from dfn4core.export.onnx_int8 import QUANTIZED_SCOPES, quantize_int8
 from dfn4core.export.runtime import load_onnx_model
 from dfn4core.synth import noisy_speech
 

@@ -112,3 +112,12 @@ def test_enhancer_returns_the_type_it_was_given(tiny_model):
     assert all(isinstance(o, np.ndarray) for o in out) and all(isinstance(r, torch.Tensor) for r in ref)
     for o, r in zip(out, ref):
         np.testing.assert_array_equal(o, r.numpy())
+
+
+def test_the_package_top_level_names_are_the_streaming_modules():
+    import dfn4core
+    import dfn4core.files
+    import dfn4core.streaming
+
+    assert dfn4core.enhance is dfn4core.streaming.enhance and dfn4core.Enhancer is dfn4core.streaming.Enhancer
+    assert type(dfn4core) is type(dfn4core.streaming)  # a plain module: no class swap keeps `enhance` a function

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dfn4core.errors import ConfigError
-from dfn4core.losses.perceptual import Downsample, package_file, to_pretrained_sr
+from dfn4core.losses.pretrained_input import Downsample, package_file, to_pretrained_sr
 
 
 def _tone(hz: float, n: int = 48_000) -> torch.Tensor:

@@ -109,28 +109,30 @@ class Backend(Protocol):
     def new_enhancer(self, channels: int, atten_lim_db: float | None) -> StreamEnhancer: ...
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Enhancer":  # the torch Enhancer, imported only when a torch model is used
-        from dfn4core.enhance import Enhancer
+def torch_enhancer(model: torch.nn.Module, atten_lim_db: float | None, channels: int) -> Any:
+    """The streaming `dfn4core.streaming.Enhancer` of a torch model (torch is imported here, not before)."""
+    from dfn4core.streaming import Enhancer
 
-        globals()["Enhancer"] = Enhancer
-        return Enhancer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return Enhancer(model, atten_lim_db=atten_lim_db, channels=channels)
 
 
-class _TorchBackend:
-    """A torch model as a Backend: numpy chunks go to its device and come back as float32 numpy."""
+class TorchBackend:
+    """A torch model as a Backend: numpy chunks go to its device and come back as float32 numpy.
 
-    def __init__(self, model: torch.nn.Module):
+    Args:
+        model: a DFN4 in eval mode.
+        make_enhancer: builds the streaming enhancer of a file from (model, atten_lim_db, channels).
+    """
+
+    def __init__(self, model: torch.nn.Module, make_enhancer: Callable[..., Any] = torch_enhancer):
         import torch
 
-        self.model, self.sr = model, model.cfg.dsp.sr
+        self.model, self.sr, self.make_enhancer = model, model.cfg.dsp.sr, make_enhancer
         param = next(model.parameters(), None)
         self.device = param.device if param is not None else torch.device("cpu")
 
     def new_enhancer(self, channels: int, atten_lim_db: float | None) -> _TorchStream:
-        enhancer_cls = globals().get("Enhancer") or __getattr__("Enhancer")
-        return _TorchStream(enhancer_cls(self.model, atten_lim_db=atten_lim_db, channels=channels), self.device)
+        return _TorchStream(self.make_enhancer(self.model, atten_lim_db=atten_lim_db, channels=channels), self.device)
 
 
 class _TorchStream:
@@ -153,7 +155,7 @@ class _TorchStream:
 
 def as_backend(model: Any) -> Backend:
     """`model` itself when it is a Backend (has `new_enhancer`), else a torch model wrapped as one."""
-    return model if hasattr(model, "new_enhancer") else _TorchBackend(model)
+    return model if hasattr(model, "new_enhancer") else TorchBackend(model)
 
 
 class _Chain:

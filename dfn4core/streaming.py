@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dfn4core.dsp.attenuation import atten_lim_mix
+from dfn4core.dsp.hop_buffer import HopBuffer
 from dfn4core.errors import AudioError, ConfigError
 from dfn4core.io import block_frames
 from dfn4core.model.dfnet4 import DFN4
@@ -36,24 +36,23 @@ class Enhancer:
             raise ConfigError(f"channels must be 1..{MAX_CHANNELS}, got {channels}")
         self.model = model
         self.channels = channels
-        self.hop = model.cfg.dsp.hop_size
-        self.delay = model.cfg.dsp.delay_size
-        self.latency = self.delay + self.hop
-        self.mix = atten_lim_mix(atten_lim_db)
         # DFN3 (onnxruntime inside) has buffers but no parameters.
         ref = next(itertools.chain(model.parameters(), model.buffers()))
         self.device, self.dtype = ref.device, ref.dtype
+        dsp = model.cfg.dsp
+        self.buffer = HopBuffer(dsp.hop_size, dsp.delay_size, atten_lim_db, zeros=self._zeros,
+                                cat=lambda parts: torch.cat(parts, dim=1))  # fmt: skip
+        self.hop, self.delay, self.latency = self.buffer.hop, self.buffer.delay, self.buffer.latency
         self.reset()
+
+    def _zeros(self, n: int) -> Tensor:
+        return torch.zeros(self.channels, n, device=self.device, dtype=self.dtype)
 
     def reset(self) -> None:
         """Forget everything: the next sample starts a new stream."""
-        c = self.channels
         self._numpy = False
-        self.state = self.model.init_state(c, self.device, self.dtype)
-        self._pending = torch.zeros(c, 0, device=self.device, dtype=self.dtype)
-        # One hop of leading zeros lets every call return as many samples as it was given.
-        self._ready = torch.zeros(c, self.hop, device=self.device, dtype=self.dtype)
-        self._dry = torch.zeros(c, self.delay, device=self.device, dtype=self.dtype)
+        self.state = self.model.init_state(self.channels, self.device, self.dtype)
+        self.buffer.reset()
 
     @torch.no_grad()
     def process(self, chunk: Tensor | np.ndarray) -> Tensor | np.ndarray:
@@ -70,24 +69,16 @@ class Enhancer:
         if x.dim() != 2 or x.shape[0] != self.channels:
             hint = " (soundfile's (samples, channels) layout: pass its .T)" if x.dim() == 2 and x.shape[1] == self.channels else ""
             raise AudioError(None, f"expected ({self.channels}, N) samples, got {tuple(x.shape)}{hint}")
-        pending = torch.cat((self._pending, x), dim=1)
-        whole = pending.shape[1] // self.hop * self.hop
-        self._pending = pending[:, whole:]
-        if whole:
-            noisy = pending[:, :whole]
-            if whole == self.hop:
-                wet, self.state = self.model.step(noisy, self.state)
-            else:
-                out, self.state = self.model.process(noisy, self.state)
-                wet = out.wave
-            if self.mix:
-                dry = torch.cat((self._dry, noisy), dim=1)
-                self._dry = dry[:, -self.delay :]
-                wet = (1.0 - self.mix) * wet + self.mix * dry[:, :whole]
-            self._ready = torch.cat((self._ready, wet), dim=1)
-        n = x.shape[1]
-        result, self._ready = self._ready[:, :n], self._ready[:, n:]
+        result = self.buffer.push(x, self._enhance_hops)
         return result.cpu().numpy() if self._numpy else result.to(out_device)
+
+    def _enhance_hops(self, noisy: Tensor) -> Tensor:
+        """(C, k * hop) -> (C, k * hop): one `step` for a single hop, else one `process` call."""
+        if noisy.shape[1] == self.hop:
+            wet, self.state = self.model.step(noisy, self.state)
+            return wet
+        out, self.state = self.model.process(noisy, self.state)
+        return out.wave
 
     def flush(self) -> Tensor | np.ndarray:
         """The last `latency` enhanced samples (C, latency), of the type `process` was last given; then the
