@@ -25,9 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dfn4core.data.config import load_data_config  # noqa: E402
 from dfn4core.data.loader import build_dataset  # noqa: E402
-from dfn4core.enhance import enhance  # noqa: E402
-from dfn4core.pretrained import resolve_model  # noqa: E402
 from dfn4core.model.checkpoint import load_model  # noqa: E402
+from dfn4core.pretrained import resolve_model  # noqa: E402
+from dfn4core.streaming import enhance  # noqa: E402
 
 
 def main() -> None:
@@ -39,11 +39,10 @@ def main() -> None:
     p.add_argument("--epoch", type=int, default=0, help="which epoch's items of the train split")
     args = p.parse_args()
     torch.set_num_threads(1)
-    cfg = load_data_config(args.data)
-    dataset = build_dataset(cfg, "train")
-    dataset.set_epoch(args.epoch)
     model = load_model(resolve_model(args.model), "cpu")
     sr = model.cfg.dsp.sr
+    dataset = build_dataset(load_data_config(args.data), "train", model.cfg.dsp)
+    dataset.set_epoch(args.epoch)
     noisy_dir, clean_dir = args.out / "noisy", args.out / "clean"
     noisy_dir.mkdir(parents=True, exist_ok=True)
     clean_dir.mkdir(parents=True, exist_ok=True)
