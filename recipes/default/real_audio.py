@@ -4,6 +4,7 @@ Stages (see recipes/default/README.md, "Real validation set"):
   lists   catalogues the speech and noise files of the packages in SPEECH_RULES / NOISE_RULES, splits them
           (speech by speaker group, noise by file group, about 1 in 5 per category) and writes
           lists/real_{speech,noise,dropped}.csv and manifests/train_real_{speech,noise}.csv
+          (and train_real_noise_<category>.csv per noise category)
   render  renders valid_real/{clean,noisy}/NNNNN.wav (48 kHz float) and valid_real/pairs.csv from the
           validation split: every noise category x every SNR, balanced, deterministic from --seed
 
@@ -416,6 +417,10 @@ def stage_lists(args: argparse.Namespace) -> None:
         manifest = [{"path": manifest_path(args.out, r["path"]), "source": r["package"], "voice": r["label"],
                      "seconds": r["seconds"], "sr": r["sr"]} for r in rows if r["split"] == "train"]
         write_manifest(args.out / "manifests" / f"train_real_{kind}.csv", manifest)
+        if kind == "noise":  # one per category too, to weight a category in a data config (data_real_nature.toml)
+            for category in sorted({m["voice"] for m in manifest}):
+                write_manifest(args.out / "manifests" / f"train_real_noise_{category}.csv",
+                               [m for m in manifest if m["voice"] == category])
     summary = {"seed": args.seed, "packages": package_versions(), "speech": summarise(speech), "noise": summarise(noise),
                "dropped": {f"{d['kind']}: {d['reason'].split(' (')[0]}": 0 for d in dropped}}
     for d in dropped:
