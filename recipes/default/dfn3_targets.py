@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dfn4core.data.config import load_data_config  # noqa: E402
 from dfn4core.data.loader import build_dataset  # noqa: E402
 from dfn4core.model.checkpoint import load_model  # noqa: E402
-from dfn4core.pretrained import resolve_model  # noqa: E402
 from dfn4core.streaming import enhance  # noqa: E402
 
 
@@ -35,11 +34,12 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True, help="data config whose train split is mixed")
     p.add_argument("--out", type=Path, required=True, help="gets noisy/ and clean/ (the targets)")
     p.add_argument("--items", type=int, default=1200, help="items to render (default 1200)")
-    p.add_argument("--model", default="full", help="the model that cleans the targets (default: full)")
+    p.add_argument("--model", default="dfn3",
+                   help="the model that cleans the targets (default: dfn3, DeepFilterNet3's official weights)")
     p.add_argument("--epoch", type=int, default=0, help="which epoch's items of the train split")
     args = p.parse_args()
     torch.set_num_threads(1)
-    model = load_model(resolve_model(args.model), "cpu")
+    model = load_model(args.model, "cpu", dfn3=True)
     sr = model.cfg.dsp.sr
     dataset = build_dataset(load_data_config(args.data), "train", model.cfg.dsp)
     dataset.set_epoch(args.epoch)
