@@ -28,6 +28,28 @@ def blocks_to_fit(model: DFN4) -> dict[str, bool]:
     return {"encoder.temporal": True, "erb_decoder.temporal": True, "df_decoder": True}
 
 
+class _Updater:
+    """AdamW without weight decay, cosine decay to 1 % of lr over `steps`, gradients clipped at norm 1:
+    the optimizer of both warm-start stages."""
+
+    def __init__(self, params: list[nn.Parameter], lr: float, steps: int):
+        self.params = params
+        self.optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+        self.sched = make_scheduler(self.optim, 0, steps, 0.01)
+
+    def step(self, loss: Tensor) -> None:
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optim.step()
+        self.sched.step()
+
+
+def _joined(out: Tensor | list[Tensor]) -> Tensor:
+    """A temporal block's output as one tensor (the DF decoder gives one per order, joined on features)."""
+    return torch.cat(out, dim=2) if isinstance(out, list) else out
+
+
 def fit_temporal(
     student: DFN4,
     teacher: DFN4,
@@ -56,8 +78,7 @@ def fit_temporal(
     def keep(name: str) -> Callable[..., None]:
         def hook(_module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
             args = tuple(x.detach() for x in inputs if isinstance(x, Tensor))
-            out = output[0]
-            captured[name] = (args, (torch.cat(out, dim=2) if isinstance(out, list) else out).detach())
+            captured[name] = (args, _joined(output[0]).detach())
 
         return hook
 
@@ -66,8 +87,7 @@ def fit_temporal(
     for b, whole in blocks.items():
         module = student.get_submodule(b)
         params += [p for n, p in module.named_parameters() if whole or n.startswith("layers.")]
-    optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    sched = make_scheduler(optim, 0, steps, 0.01)  # cosine to 1 % of lr
+    updater = _Updater(params, lr, steps)
     student.eval()  # BatchNorms keep DFN3's statistics; gradients flow all the same
     try:
         for step, wave in zip(range(steps), batches):
@@ -77,16 +97,11 @@ def fit_temporal(
             for b in blocks:
                 args, target = captured[b]
                 module = student.get_submodule(b)
-                out = module(*args, module.init_state(wave.shape[0], wave.device, wave.dtype))[0]
-                y = torch.cat(out, dim=2) if isinstance(out, list) else out
+                y = _joined(module(*args, module.init_state(wave.shape[0], wave.device, wave.dtype))[0])
                 loss = torch.mean((y - target) ** 2) / target.pow(2).mean().clamp_min(1e-8)
                 losses[b] = float(loss.detach())
                 total = total + loss
-            optim.zero_grad(set_to_none=True)
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optim.step()
-            sched.step()
+            updater.step(total)
             if on_step is not None:
                 on_step(step, losses)
     finally:
@@ -116,20 +131,13 @@ def distill_to_teacher(
         on_step: called with (step, {term: value}) after every step.
     """
     loss_fn = DistillLoss(DistillConfig(weights=DistillWeights(emb=0.0)), student.cfg, teacher.cfg)
-    params = [p for p in student.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    sched = make_scheduler(optim, 0, steps, 0.01)  # cosine to 1 % of lr
+    updater = _Updater([p for p in student.parameters() if p.requires_grad], lr, steps)
     student.eval()  # BatchNorms keep DFN3's statistics; gradients flow all the same
     for step, wave in zip(range(steps), batches):
         with torch.no_grad():
             target = teacher(wave)
         terms = loss_fn(student(wave), target)
-        total = sum(terms.values())
-        optim.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optim.step()
-        sched.step()
+        updater.step(sum(terms.values()))
         if on_step is not None:
             on_step(step, {k: float(v.detach()) for k, v in terms.items()})
     return student.eval()
