@@ -35,9 +35,10 @@ def _scan_macs_per_hop(model: DFN4) -> int:
 
 
 def _df_macs_per_hop(model: DFN4) -> int:
-    """Complex taps times coefficients of every DF order, plus the per-order weighting."""
+    """The combined filter's complex taps times coefficients (one filter of the largest order), plus
+    the weighting of every order's coefficients (their placement on its taps is a counted einsum)."""
     cfg = model.cfg
-    return COMPLEX_MAC * sum(cfg.df_orders) * cfg.dsp.nb_df + 2 * len(cfg.df_orders) * cfg.dsp.nb_df
+    return COMPLEX_MAC * cfg.df_max_order * cfg.dsp.nb_df + 2 * sum(cfg.df_orders) * cfg.dsp.nb_df
 
 
 @torch.no_grad()

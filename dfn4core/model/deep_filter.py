@@ -42,7 +42,8 @@ def filter_taps(history: Tensor, steps: int, order: int) -> Tensor:
     Shapes: history (B, R + T, F, 2) with R >= order - 1 frames before the T steps -> (B, T, O, F, 2).
     """
     start = history.shape[1] - steps - order + 1
-    return torch.stack([history[:, start + i : start + i + steps] for i in range(order)], dim=2)
+    frames = torch.arange(steps, device=history.device)[:, None] + torch.arange(order, device=history.device)
+    return history[:, start + frames]  # one gather (a constant index in the ONNX step graph)
 
 
 PASS_GAIN = 0.9  # initial gain of the pass-through DF tap and of the ERB gains
@@ -132,6 +133,12 @@ class AdaptiveOrderPredictor(nn.Module):
 class MultiResolutionDF(nn.Module):
     """Deep filtering at several orders, combined with per-frame weights.
 
+    The weighted sum of the orders' outputs is one filter of the largest order: every order's taps
+    end at the newest frame, so tap i of order O is tap i + max(O) - O of the largest. The
+    coefficients of all orders, each scaled by its order's weight, are placed on those taps and
+    summed (one matrix `placement`, constant) before a single deep filter: the same sum as
+    filtering each order, with fewer operations and ONNX nodes.
+
     Shapes: history (B, R + T, F_df, 2), coefs list of (B, T, O, F_df, 2), weights (B, T, K)
     -> (B, T, F_df, 2).
     """
@@ -139,10 +146,21 @@ class MultiResolutionDF(nn.Module):
     def __init__(self, orders: tuple[int, ...]):
         super().__init__()
         self.orders = orders
+        largest, total = max(orders), sum(orders)
+        placement = torch.zeros(total, largest)  # tap of any order -> tap of the largest
+        of_order = torch.zeros(len(orders), total)  # order k -> its taps
+        offset = 0
+        for k, order in enumerate(orders):
+            for i in range(order):
+                placement[offset + i, i + largest - order] = 1.0
+            of_order[k, offset : offset + order] = 1.0
+            offset += order
+        self.register_buffer("placement", placement, persistent=False)
+        self.register_buffer("of_order", of_order, persistent=False)
 
     def forward(self, history: Tensor, coefs: list[Tensor], weights: Tensor) -> Tensor:
         steps = weights.shape[1]
-        out = torch.zeros_like(history[:, :steps])
-        for k, (order, coef) in enumerate(zip(self.orders, coefs)):
-            out = out + deep_filter(filter_taps(history, steps, order), coef) * weights[:, :, k, None, None]
-        return out
+        tap_weights = weights @ self.of_order  # B, T, sum(O)
+        scaled = torch.cat(coefs, dim=2) * tap_weights[:, :, :, None, None]
+        combined = torch.einsum("btsfc,sm->btmfc", scaled, self.placement)
+        return deep_filter(filter_taps(history, steps, max(self.orders)), combined)

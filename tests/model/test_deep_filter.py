@@ -33,6 +33,19 @@ def test_multi_resolution_df_weights_the_orders():
     torch.testing.assert_close(mrdf(history, coefs, half), expected)
 
 
+def test_multi_resolution_df_is_the_weighted_sum_of_each_orders_filter():
+    """One filter of the largest order with the weighted coefficients placed on its newest taps
+    equals filtering with each order and weighting the outputs, frame by frame."""
+    torch.manual_seed(0)
+    orders, steps = (3, 5, 7), 6
+    history = torch.randn(2, 6 + steps, 8, 2)
+    coefs = [torch.randn(2, steps, o, 8, 2) for o in orders]
+    weights = torch.softmax(torch.randn(2, steps, 3), dim=-1)
+    expected = sum(deep_filter(filter_taps(history, steps, o), c) * weights[:, :, k, None, None]
+                   for k, (o, c) in enumerate(zip(orders, coefs)))  # fmt: skip
+    torch.testing.assert_close(MultiResolutionDF(orders)(history, coefs, weights), expected)
+
+
 def test_order_predictor_starts_uniform_and_learns_from_lsnr():
     cfg = ModelConfig.tiny()
     predictor = AdaptiveOrderPredictor(cfg)
