@@ -38,7 +38,7 @@ def ema(x: Tensor, state: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
         lag = t[:, None] - t[None, :]
         weights = torch.where(lag >= 0, (1 - alpha) * alpha ** lag.clamp(min=0), torch.zeros_like(lag))
         decay = alpha ** (t + 1)
-        out = torch.einsum("ts,bsk->btk", weights, block) + decay[None, :, None] * state[:, None, :]
+        out = torch.matmul(weights, block) + decay[None, :, None] * state[:, None, :]
         outs.append(out)
         state = out[:, -1]
     return torch.cat(outs, dim=1), state

@@ -162,5 +162,5 @@ class MultiResolutionDF(nn.Module):
         steps = weights.shape[1]
         tap_weights = weights @ self.of_order  # B, T, sum(O)
         scaled = torch.cat(coefs, dim=2) * tap_weights[:, :, :, None, None]
-        combined = torch.einsum("btsfc,sm->btmfc", scaled, self.placement)
+        combined = torch.matmul(self.placement.T, scaled.flatten(3)).unflatten(3, scaled.shape[3:])  # B, T, max(O), F, 2
         return deep_filter(filter_taps(history, steps, max(self.orders)), combined)
