@@ -36,7 +36,7 @@ def _scan_macs_per_hop(model: DFN4) -> int:
 
 def _df_macs_per_hop(model: DFN4) -> int:
     """The combined filter's complex taps times coefficients (one filter of the largest order), plus
-    the weighting of every order's coefficients (their placement on its taps is a counted einsum)."""
+    the weighting of every order's coefficients (their placement on its taps is a counted matmul)."""
     cfg = model.cfg
     return COMPLEX_MAC * cfg.df_max_order * cfg.dsp.nb_df + 2 * sum(cfg.df_orders) * cfg.dsp.nb_df
 

@@ -16,8 +16,9 @@ groups), so `shrink` copies every parameter whose shape matches and cuts the res
   `attn_dim`) keeps its fresh init, with the attention's output layer at zero so the extra views
   start silent, as in `dfn4core.model.dfn3_import`.
 
-The result does not compute the teacher (a GRU of fewer units and layers cannot); it is a start
-that distillation (`dfn4 distill --init`) brings back much faster than a random one.
+The result does not compute the teacher (a GRU of fewer units and layers cannot); it is where a
+distillation starts (`recipes/default/warm_start.py --teacher`, `dfn4 distill --init`). How far
+the lite came back from it on a CPU budget is in docs/models.md ("The lite: where it stands").
 """
 
 from __future__ import annotations

