@@ -35,7 +35,6 @@ from dfn4core.model.mamba import GRUBlock, SqueezedMamba
 
 logger = logging.getLogger(__name__)
 
-TEMPORAL_BLOCKS = ("encoder.temporal", "erb_decoder.temporal", "df_decoder.temporal")
 GATES = 3  # rows of a torch GRU's weights: (r, z, n), each hidden_size long
 
 
@@ -65,9 +64,9 @@ def shrink(teacher: DFN4, student: DFN4) -> DFN4:
             if name in source and source[name].shape == value.shape:
                 value.copy_(source[name])
                 copied += value.numel()
-        for block in TEMPORAL_BLOCKS[:2]:
+        for block in ("encoder.temporal", "erb_decoder.temporal"):  # each read by its own linear_out
             _shrink_temporal(teacher.get_submodule(block), student.get_submodule(block), block)
-        df_units = _shrink_temporal(
+        df_units = _shrink_temporal(  # read by the DF decoder's output layer
             teacher.df_decoder.temporal, student.df_decoder.temporal, "df_decoder.temporal", teacher.df_decoder.out
         )
         _shrink_df_decoder(teacher, student, df_units)
