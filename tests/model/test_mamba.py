@@ -195,6 +195,19 @@ def test_block_forward_matches_steps(make_block, x):
     assert y.shape == x.shape
 
 
+def test_gru_block_one_frame_is_the_written_out_cell_of_nn_gru():
+    # One frame takes the cell written as matmuls (what the streaming graph exports); it must be
+    # nn.GRU's step, with gradients to the same parameters.
+    block = GRUBlock(D_MODEL)
+    x, h = torch.randn(BATCH, 1, D_MODEL, requires_grad=True), torch.randn(BATCH, D_MODEL)
+    y, state = block(x, {"h": h})
+    y_ref, h_ref = block.gru(x, h.unsqueeze(0))
+    _close(y, y_ref)
+    _close(state["h"], h_ref.squeeze(0))
+    y.square().sum().backward()
+    assert block.gru.weight_hh_l0.grad is not None and x.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("temporal", ["mamba", "gru"])
 @torch.no_grad()
 def test_squeezed_forward_matches_steps(temporal):
