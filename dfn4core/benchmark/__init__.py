@@ -2,7 +2,8 @@
 real-time factor, streaming time per hop, peak memory and algorithmic latency, as plain dicts ready for JSON.
 
 `cost` counts (parameters, MACs, latency), `timing` times torch (and holds the settings), `onnx` times
-the exported graph in onnxruntime, `report` runs every model, backend and thread count, `plot` draws
+the exported graph (float or INT8) in onnxruntime, `dfn3` times DeepFilterNet3's official runtime (the
+reference of the speed targets), `report` runs every model, backend and thread count, `plot` draws
 the report, `quantization` compares an INT8 model with its float model.
 """
 

@@ -1,4 +1,5 @@
-"""The onnxruntime backend of `dfn4core.benchmark`: export to a temporary folder, then time the graph.
+"""The onnxruntime backends of `dfn4core.benchmark`: export to a temporary folder, then time the graph
+(the float streaming graph, or with `int8` its INT8 version, `dfn4core.export.onnx_int8`).
 
 The streaming graph runs hop by hop in onnxruntime with the given intra-op thread count; the
 offline figure is the same graph over a whole clip (one call per hop), and memory is the peak
@@ -19,12 +20,13 @@ from dfn4core.model.dfnet4 import DFN4
 CHECK_SECONDS = 1.0  # audio the export validates the graph on
 
 
-def onnx_figures(model: DFN4, settings: BenchmarkSettings, threads: int) -> dict[str, Any]:
-    """{"offline", "streaming", "memory"} of `model`'s exported streaming graph, shaped as the torch ones."""
+def onnx_figures(model: DFN4, settings: BenchmarkSettings, threads: int, int8: bool = False) -> dict[str, Any]:
+    """{"offline", "streaming", "memory"} of `model`'s exported streaming graph (its INT8 version
+    with `int8`), shaped as the torch ones."""
     sr, hop = model.cfg.dsp.sr, model.hop_size
     with tempfile.TemporaryDirectory() as tmp:
-        export_onnx(model, tmp, make_audio(CHECK_SECONDS, sr)[0].numpy())
-        graph = load_onnx_model(tmp, threads=threads)
+        report = export_onnx(model, tmp, make_audio(CHECK_SECONDS, sr)[0].numpy(), int8=int8)
+        graph = load_onnx_model(report.int8.path if report.int8 is not None else report.onnx_path, threads=threads)
 
         total = settings.warmup_hops + settings.hops
         frames = make_audio(total * hop / sr, sr)[0].numpy()[: total * hop].reshape(total, 1, hop)

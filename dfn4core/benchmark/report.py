@@ -23,7 +23,7 @@ from dfn4core.model.dfnet4 import DFN4
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def machine_info() -> dict[str, Any]:
@@ -53,11 +53,11 @@ def machine_info() -> dict[str, Any]:
 
 
 def check_backend(backend: str) -> None:
-    """Raises ConfigError for an unknown backend, or "onnx" while dfn4core.export.runtime is missing."""
+    """Raises ConfigError for an unknown backend, or an ONNX one while onnx or onnxruntime is missing."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    if backend == "onnx" and (importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None):
-        raise ConfigError("backend 'onnx' needs the onnx and onnxruntime packages: pip install 'dfn4[export]'")
+    if backend.startswith("onnx") and (importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None):
+        raise ConfigError(f"backend {backend!r} needs the onnx and onnxruntime packages: pip install 'dfn4[export]'")
 
 
 def benchmark_model(
@@ -70,8 +70,9 @@ def benchmark_model(
         model: the model to measure (put in eval mode).
         threads: torch intra-op threads, set for this measurement and restored afterwards.
         settings: lengths, repetitions and warm-ups.
-        backend: "torch" (eager, CPU, no grad) or "onnx" (the exported streaming graph in
-            onnxruntime, one call per hop, `threads` intra-op threads).
+        backend: "torch" (eager, CPU, no grad), "onnx" (the exported streaming graph in
+            onnxruntime, one call per hop, `threads` intra-op threads) or "onnx-int8" (its INT8
+            version, `dfn4 export --int8`).
     Returns:
         {name, backend, threads, params, macs_per_s, offline, streaming, memory, latency, config}.
     """
@@ -81,10 +82,10 @@ def benchmark_model(
     torch.set_num_threads(threads)
     try:
         logger.info("benchmark %s (%s, %d threads)", name, backend, threads)
-        if backend == "onnx":
+        if backend.startswith("onnx"):
             from dfn4core.benchmark.onnx import onnx_figures  # needs onnx and onnxruntime
 
-            timed = onnx_figures(model, settings, threads)
+            timed = onnx_figures(model, settings, threads, int8=backend == "onnx-int8")
         else:
             timed = {"offline": offline_rtf(model, settings), "streaming": step_latency(model, settings),
                      "memory": peak_memory(model, settings)}  # fmt: skip
@@ -109,29 +110,45 @@ def run_benchmark(
     backends: Sequence[str] = ("torch",),
     settings: BenchmarkSettings | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    dfn3: bool = False,
 ) -> dict[str, Any]:
     """Measure each model on each backend at each thread count.
 
     Args:
         models: label -> model (see `variant_config` and `build`, or `load_model`).
         threads: intra-op thread counts, each set explicitly.
-        backends: "torch" and/or "onnx" (the exported streaming graph in onnxruntime).
+        backends: "torch", "onnx" (the exported streaming graph in onnxruntime), "onnx-int8".
         settings: lengths, repetitions, warm-ups.
         on_progress: called with (done, total) after each measurement.
+        dfn3: also time DeepFilterNet3's official runtime per hop (`dfn4core.benchmark.dfn3`), once
+            before the models and once after (the machine's speed drifts), and give each
+            measurement's streaming median as a ratio to DFN3's (the form of the speed targets).
     Returns:
-        {"machine": machine_info(), "settings": ..., "results": [benchmark_model(...), ...]}.
+        {"machine": machine_info(), "settings": ..., "results": [benchmark_model(...), ...]}, and
+        with dfn3 "dfn3": {"runtime", "streaming": [before, after]} and "x_dfn3" in each result.
     Raises:
-        ConfigError: no models, a thread count < 1, or an unavailable backend.
+        ConfigError: no models, a thread count < 1, an unavailable backend, or dfn3 without its runtime.
     """
     settings = settings or BenchmarkSettings()
     if not models or not threads or min(threads) < 1:
         raise ConfigError("benchmark: need at least one model and thread counts >= 1")
     for backend in backends:
         check_backend(backend)
+    if dfn3:
+        from dfn4core.benchmark.dfn3 import RUNTIME, dfn3_streaming
+
+        reference = [dfn3_streaming(settings)]  # raises ConfigError before any model is measured
     jobs = [(n, b, t) for n in models for b in backends for t in threads]
     results = []
     for i, (name, backend, n_threads) in enumerate(jobs):
         results.append(benchmark_model(name, models[name], n_threads, settings, backend))
         if on_progress is not None:
             on_progress(i + 1, len(jobs))
-    return {"machine": machine_info(), "settings": dataclasses.asdict(settings), "results": results}
+    report = {"machine": machine_info(), "settings": dataclasses.asdict(settings), "results": results}
+    if dfn3:
+        reference.append(dfn3_streaming(settings))
+        dfn3_ms = float(np.mean([r["median_ms"] for r in reference]))
+        for result in results:
+            result["x_dfn3"] = result["streaming"]["median_ms"] / dfn3_ms
+        report["dfn3"] = {"runtime": RUNTIME, "median_ms": dfn3_ms, "streaming": reference}
+    return report

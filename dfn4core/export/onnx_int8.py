@@ -97,8 +97,9 @@ def _folded(onnx_path: Path):
 def quantize_weights(graph) -> int:
     """Replaces, in place, the network's MatMul/Gemm nodes with a constant 2-D weight by MatMulNBits.
 
-    A Gemm keeps its bias as an Add after the matmul; Gemms with alpha, beta or transA other than
-    the defaults are left in float. Returns the number of nodes replaced.
+    A Gemm's constant bias vector becomes MatMulNBits' bias input (any other bias an Add after it);
+    Gemms with alpha, beta or transA other than the defaults are left in float. Returns the number
+    of nodes replaced.
     """
     from onnx import helper, numpy_helper
 
@@ -119,14 +120,20 @@ def quantize_weights(graph) -> int:
         prefix = node.name + "/int8"
         graph.initializer.extend([numpy_helper.from_array(packed, prefix + ".weight"),
                                   numpy_helper.from_array(scales, prefix + ".scales")])  # fmt: skip
-        has_bias = node.op_type == "Gemm" and len(node.input) > 2 and node.input[2]
-        product = prefix + ".product" if has_bias else node.output[0]
+        bias = node.input[2] if node.op_type == "Gemm" and len(node.input) > 2 else ""
+        inputs = [node.input[0], prefix + ".weight", prefix + ".scales"]
+        if bias and _is_vector(weights.get(bias), w.shape[1]):
+            inputs += ["", "", prefix + ".bias"]  # no zero points (128), no g_idx, then the bias
+            graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(weights[bias]).reshape(-1), prefix + ".bias"))
+            uses[bias] -= 1
+            bias = ""
+        product = prefix + ".product" if bias else node.output[0]
         nodes.append(helper.make_node(
-            "MatMulNBits", [node.input[0], prefix + ".weight", prefix + ".scales"], [product], name=node.name,
+            "MatMulNBits", inputs, [product], name=node.name,
             domain=MS_DOMAIN, K=w.shape[0], N=w.shape[1], bits=8, block_size=BLOCK, accuracy_level=ACCURACY_LEVEL,
         ))  # fmt: skip
-        if has_bias:
-            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=node.name + "/bias"))
+        if bias:  # a bias that is not a constant vector of N: added after the product
+            nodes.append(helper.make_node("Add", [product, bias], [node.output[0]], name=node.name + "/bias"))
         uses[node.input[1]] -= 1
         count += 1
     del graph.node[:]
@@ -167,6 +174,14 @@ def _quantizable_weight(node, weights) -> np.ndarray | None:
                                    or _attr(node, "transA", 0)):  # fmt: skip
         return None
     return numpy_helper.to_array(tensor)
+
+
+def _is_vector(tensor, size: int) -> bool:
+    """A float initializer holding `size` values in one row ((N,) or (1, N)): MatMulNBits' bias."""
+    from onnx import TensorProto
+
+    return (tensor is not None and tensor.data_type == TensorProto.FLOAT and int(np.prod(tensor.dims)) == size
+            and all(d == 1 for d in tensor.dims[:-1]))  # fmt: skip
 
 
 def _attr(node, name: str, default):

