@@ -64,8 +64,11 @@ def quantize_int8(onnx_path: str | Path, audio: np.ndarray, out_path: str | Path
     count = quantize_weights(model.graph)
     if not count:
         raise ExportError(f"{onnx_path}: no network MatMul/Gemm with a constant 2-D weight to quantize")
-    if not any(o.domain == MS_DOMAIN for o in model.opset_import):
-        model.opset_import.append(onnx.helper.make_opsetid(MS_DOMAIN, 1))
+    # onnxruntime's optimizer lists every domain it knows; keep those the nodes use
+    used = {n.domain or "" for n in model.graph.node}
+    kept = [o for o in model.opset_import if (o.domain or "") in used and o.domain != MS_DOMAIN]
+    del model.opset_import[:]
+    model.opset_import.extend([*kept, onnx.helper.make_opsetid(MS_DOMAIN, 1)])
     write_atomically(out_path, lambda tmp: onnx.save(model, tmp))
     meta = read_metadata(onnx_path)
     reference, quantized = (_run(OnnxModel(p, meta, threads=1), audio) for p in (onnx_path, out_path))

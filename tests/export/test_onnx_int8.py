@@ -20,6 +20,7 @@ def test_int8_graph_keeps_the_signal_path_float_and_stays_close(tiny_export, tmp
     assert ops["/MatMul"] == "MatMul"  # the STFT's DFT matmul stays float
     integer = [name for name, op in ops.items() if op == "MatMulNBits"]
     assert len(integer) == report.quantized_nodes and all(name.startswith(QUANTIZED_SCOPES) for name in integer)
+    assert {o.domain for o in onnx.load(str(report.path)).opset_import} == {"", "com.microsoft"}
     assert "GRU" not in ops.values()  # the GRU cells are plain matmuls in the step graph, so they are quantized
     assert all(o.type.tensor_type.elem_type == TensorProto.FLOAT for o in graph.output)
     (tmp_path / "model.json").write_text(tiny_export.report.json_path.read_text())
