@@ -39,7 +39,7 @@ def onnx_figures(
         total = settings.warmup_hops + settings.hops
         frames = make_audio(total * hop / sr, sr)[0].numpy()[: total * hop].reshape(total, 1, hop)
         stream = graph.new_stream()
-        streaming = time_steps(lambda i: stream.step(frames[i]), settings, hop, sr, reference)
+        streaming = time_steps(lambda i: stream.step(frames[i]), frames, sr, settings, reference)
 
         clip = make_audio(settings.seconds, sr)[0].numpy()
         clip = clip[: max(1, clip.size // hop) * hop].reshape(-1, 1, hop)

@@ -115,33 +115,32 @@ def step_latency(
         nonlocal state
         _, state = model.step(frames[:, i].contiguous(), state)
 
-    return time_steps(step, settings, dsp.hop_size, dsp.sr, reference)
+    return time_steps(step, frames[0].numpy()[:, None], dsp.sr, settings, reference)
 
 
 def time_steps(
-    step: Callable[[int], Any], settings: BenchmarkSettings, hop: int, sr: int,
+    step: Callable[[int], Any], frames: np.ndarray, sr: int, settings: BenchmarkSettings,
     reference: Callable[[np.ndarray], Any] | None = None,
 ) -> dict[str, Any]:
-    """Times `step(i)` for hops i = 0 .. warmup + hops - 1 (warm-up hops untimed): median, p90, p99, max ms.
+    """Times `step(i)` for each hop i of `frames` (warmup_hops + hops, (N, 1, hop); the first
+    warmup_hops untimed): median, p90, p99, max ms.
 
     With `reference` (a stream's `step(hop)`, e.g. DeepFilterNet3's runtime), it runs one hop of the
-    same audio after each of the model's, in the same loop, and its times come back under
+    same audio, `frames[i]`, after each of the model's, in the same loop, and its times come back under
     "reference": both share whatever the machine is doing, so their ratio holds while its speed drifts.
     """  # fmt: skip
-    total = settings.warmup_hops + settings.hops
-    audio = make_audio(total * hop / sr, sr)[0].numpy()[: total * hop].reshape(total, 1, hop) if reference else None
     times, reference_times = [], []
-    for i in range(total):
+    for i in range(settings.warmup_hops + settings.hops):
         start = time.perf_counter()
         step(i)
         if i >= settings.warmup_hops:
             times.append(time.perf_counter() - start)
         if reference is not None:
             start = time.perf_counter()
-            reference(audio[i])
+            reference(frames[i])
             if i >= settings.warmup_hops:
                 reference_times.append(time.perf_counter() - start)
-    result: dict[str, Any] = {"hops": settings.hops, "hop_ms": 1e3 * hop / sr, **quantiles_ms(times)}
+    result: dict[str, Any] = {"hops": settings.hops, "hop_ms": 1e3 * frames.shape[-1] / sr, **quantiles_ms(times)}
     if reference is not None:
         result["reference"] = quantiles_ms(reference_times)
     return result

@@ -164,10 +164,9 @@ class OnnxStream:
         self._hop = np.zeros((1, model.hop_size), np.float32)
         self._out = np.zeros((1, model.hop_size), np.float32)
         self._sets = tuple([s.init.copy() for s in model.states] for _ in range(2))
-        self._values = [ort.OrtValue.ortvalue_from_numpy(a) for a in (self._hop, self._out, *self._sets[0], *self._sets[1])]
-        hop_value, out_value = self._values[:2]
-        n = len(model.states)
-        values = (self._values[2 : 2 + n], self._values[2 + n :])
+        hop_value, out_value = (ort.OrtValue.ortvalue_from_numpy(a) for a in (self._hop, self._out))
+        values = [[ort.OrtValue.ortvalue_from_numpy(a) for a in buffers] for buffers in self._sets]
+        self._values = (hop_value, out_value, values)  # the bindings refer to them: kept alive with the stream
         self._bindings = []
         for read, write in ((0, 1), (1, 0)):
             binding = model.session.io_binding()
