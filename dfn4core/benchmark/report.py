@@ -145,9 +145,9 @@ def run_benchmark(
     for backend in backends:
         check_backend(backend)
     if dfn3:
-        from dfn4core.benchmark.dfn3 import RUNTIME, Dfn3Runtime
+        from dfn4core.benchmark.dfn3 import RUNTIME, require_runtime
 
-        Dfn3Runtime()  # raises ConfigError before any model is measured
+        require_runtime()  # raises ConfigError before any model is measured
     jobs = [(n, b, t) for n in models for b in backends for t in threads]
     results = []
     for i, (name, backend, n_threads) in enumerate(jobs):
