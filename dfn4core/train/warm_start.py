@@ -29,13 +29,13 @@ def blocks_to_fit(model: DFN4) -> dict[str, bool]:
 
 
 class _Updater:
-    """AdamW without weight decay, cosine decay to 1 % of lr over `steps`, gradients clipped at norm 1:
-    the optimizer of both warm-start stages."""
+    """AdamW without weight decay, optional linear warm-up, cosine decay to 1 % of lr over `steps`,
+    gradients clipped at norm 1: the optimizer of both warm-start stages."""
 
-    def __init__(self, params: list[nn.Parameter], lr: float, steps: int):
+    def __init__(self, params: list[nn.Parameter], lr: float, steps: int, warmup_steps: int = 0):
         self.params = params
         self.optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-        self.sched = make_scheduler(self.optim, 0, steps, 0.01)
+        self.sched = make_scheduler(self.optim, warmup_steps, steps, 0.01)
 
     def step(self, loss: Tensor) -> None:
         self.optim.zero_grad(set_to_none=True)
@@ -120,6 +120,7 @@ def distill_to_teacher(
     steps: int,
     lr: float = 3e-4,
     on_step: Callable[[int, dict[str, float]], Any] | None = None,
+    warmup_steps: int = 0,
 ) -> DFN4:
     """End-to-end: the whole student learns the teacher's output (after `fit_temporal`).
 
@@ -132,9 +133,12 @@ def distill_to_teacher(
         batches: noisy waveforms (B, N * hop), one per step.
         steps: optimizer steps (AdamW, cosine decay to 1 % of lr).
         on_step: called with (step, {term: value}) after every step.
+        warmup_steps: steps of linear warm-up to `lr`. Continuing a trained student needs some: a
+            fresh AdamW moves every weight by about lr in its first steps, which undoes part of the
+            earlier training before the moment estimates settle.
     """
     loss_fn = DistillLoss(DistillConfig(weights=DistillWeights(emb=0.0)), student.cfg, teacher.cfg)
-    updater = _Updater([p for p in student.parameters() if p.requires_grad], lr, steps)
+    updater = _Updater([p for p in student.parameters() if p.requires_grad], lr, steps, warmup_steps)
     student.eval()  # BatchNorms keep DFN3's statistics; gradients flow all the same
     for step, wave in zip(range(steps), batches):
         with torch.no_grad():

@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1500, help="block-wise fitting steps (0: skip)")
     parser.add_argument("--distill-steps", type=int, default=0, help="end-to-end steps after the fitting")
     parser.add_argument("--distill-lr", type=float, default=3e-4)
+    parser.add_argument("--distill-warmup", type=int, default=0,
+                        help="steps of linear lr warm-up of the end-to-end stage (continuing from --init: a few hundred)")
     parser.add_argument("--init", type=Path, default=None, help="start from this fitted checkpoint instead of DFN3's import")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.info("student vs %s before the end-to-end stage: %.1f dB", reference_name, mid)
             distill_to_teacher(
                 student, teacher, stream, args.distill_steps, lr=args.distill_lr,
-                on_step=logger_for("distill", args.distill_steps),
+                on_step=logger_for("distill", args.distill_steps), warmup_steps=args.distill_warmup,
             )  # fmt: skip
     with torch.no_grad():
         after = snr_db(official, student(held_out).wave)

@@ -10,7 +10,7 @@ from dfn4core.config import ModelConfig
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.model.shrink import shrink, top_units
-from dfn4core.train.warm_start import fit_temporal
+from dfn4core.train.warm_start import distill_to_teacher, fit_temporal
 
 # A tiny teacher shaped like the full (two GRU layers in each decoder, orders 3, 5, 7) and its lite.
 TEACHER = dataclasses.replace(ModelConfig.tiny(), temporal="gru", emb_dim=32, erb_dec_layers=2, df_dec_layers=2,
@@ -101,6 +101,22 @@ def test_lite_from_full_shapes_and_fit():
     fit_temporal(student, teacher, iter([x] * 12), steps=12, lr=5e-3, on_step=lambda s, l: history.append(l))
     assert set(history[0]) == {"encoder.temporal", "erb_decoder.temporal", "df_decoder"}
     assert sum(history[-1].values()) < sum(history[0].values())
+
+
+def test_distill_warmup_starts_with_small_steps():
+    """Continuing a trained student: with a warm-up, AdamW's first step moves the weights by a
+    warm-up fraction of what it moves them without one."""
+    teacher, x = teacher_model(), wave(0.3, seed=7)
+
+    def first_step_change(warmup: int) -> float:
+        student = shrink(teacher, DFN4(STUDENT))
+        before = [p.detach().clone() for p in student.parameters()]
+        distill_to_teacher(student, teacher, iter([x]), steps=1, lr=1e-3, warmup_steps=warmup)
+        return sum(float((p.detach() - b).abs().sum()) for p, b in zip(student.parameters(), before))
+
+    plain, warm = first_step_change(0), first_step_change(100)
+    assert plain > 0
+    assert warm == pytest.approx(plain / 100, rel=0.05)
 
 
 @pytest.mark.parametrize(
