@@ -133,9 +133,7 @@ def distill_to_teacher(
         batches: noisy waveforms (B, N * hop), one per step.
         steps: optimizer steps (AdamW, cosine decay to 1 % of lr).
         on_step: called with (step, {term: value}) after every step.
-        warmup_steps: steps of linear warm-up to `lr`. Continuing a trained student needs some: a
-            fresh AdamW moves every weight by about lr in its first steps, which undoes part of the
-            earlier training before the moment estimates settle.
+        warmup_steps: steps of linear warm-up to `lr` (0: start at `lr`).
     """
     loss_fn = DistillLoss(DistillConfig(weights=DistillWeights(emb=0.0)), student.cfg, teacher.cfg)
     updater = _Updater([p for p in student.parameters() if p.requires_grad], lr, steps, warmup_steps)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distill-steps", type=int, default=0, help="end-to-end steps after the fitting")
     parser.add_argument("--distill-lr", type=float, default=3e-4)
     parser.add_argument("--distill-warmup", type=int, default=0,
-                        help="steps of linear lr warm-up of the end-to-end stage (continuing from --init: a few hundred)")
+                        help="steps of linear lr warm-up of the end-to-end stage")
     parser.add_argument("--init", type=Path, default=None, help="start from this fitted checkpoint instead of DFN3's import")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)

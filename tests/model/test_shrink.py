@@ -104,8 +104,8 @@ def test_lite_from_full_shapes_and_fit():
 
 
 def test_distill_warmup_starts_with_small_steps():
-    """Continuing a trained student: with a warm-up, AdamW's first step moves the weights by a
-    warm-up fraction of what it moves them without one."""
+    """With a warm-up, AdamW's first step moves the weights by the warm-up's fraction of what it
+    moves them without one."""
     teacher, x = teacher_model(), wave(0.3, seed=7)
 
     def first_step_change(warmup: int) -> float:
