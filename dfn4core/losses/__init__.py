@@ -18,6 +18,7 @@ from dfn4core.losses.discriminator import (
 )
 from dfn4core.losses.dnsmos_torch import DNSMOSProxy, OnnxGraph
 from dfn4core.losses.pretrained_input import Downsample
+from dfn4core.losses.sdr import SiSdrLoss
 from dfn4core.losses.spectral import LocalSnrLoss, MultiResSpectralLoss, local_snr_target
 from dfn4core.losses.speaker import SpeakerContrastiveLoss, SpeakerEncoder
 from dfn4core.model.dfnet4 import DFN4Output
@@ -34,6 +35,7 @@ __all__ = [
     "MultiResSpectralLoss",
     "OnnxGraph",
     "PeriodDiscriminator",
+    "SiSdrLoss",
     "SpeakerConfig",
     "SpeakerContrastiveLoss",
     "SpeakerEncoder",
@@ -67,9 +69,9 @@ class GeneratorLoss(nn.Module):
     """Every generator loss term of `LossConfig` with a positive weight, weighted and named.
 
     Terms (names as in `LossWeights`): spec_mag, spec_complex (multi-resolution spectral), lsnr,
-    adv and feature_match (only when a discriminator is passed), dnsmos, speaker. The spectral,
-    adversarial and perceptual terms compare `out.wave` with the clean signal delayed by
-    `dsp.delay_size` (see `aligned_pair`); lsnr compares `out.lsnr_db` with `local_snr_target`.
+    adv and feature_match (only when a discriminator is passed), dnsmos, speaker, si_sdr. The
+    spectral, SI-SDR, adversarial and perceptual terms compare `out.wave` with the clean signal
+    delayed by `dsp.delay_size` (see `aligned_pair`); lsnr compares `out.lsnr_db` with `local_snr_target`.
     Perceptual models (DNSMOS graph, speaker encoder) are built only when their weight is positive.
 
     Args:
@@ -88,6 +90,7 @@ class GeneratorLoss(nn.Module):
         w = cfg.weights
         self.spectral = MultiResSpectralLoss(cfg.fft_sizes, cfg.gamma) if w.spec_mag > 0 or w.spec_complex > 0 else None
         self.lsnr = LocalSnrLoss(dsp, model_cfg.lsnr_min_db, model_cfg.lsnr_max_db) if w.lsnr > 0 else None
+        self.si_sdr = SiSdrLoss(cfg.si_sdr_max_db) if w.si_sdr > 0 else None
         self.dnsmos = None
         if w.dnsmos > 0:
             self.dnsmos = DNSMOSProxy(dsp.sr, cfg.dnsmos.personalized, cfg.dnsmos.max_windows)
@@ -124,6 +127,8 @@ class GeneratorLoss(nn.Module):
                 terms["spec_mag"] = w.spec_mag * mag
             if w.spec_complex > 0:
                 terms["spec_complex"] = w.spec_complex * cplx
+        if self.si_sdr is not None:
+            terms["si_sdr"] = w.si_sdr * self.si_sdr(enhanced, target)
         if self.lsnr is not None:
             terms["lsnr"] = w.lsnr * self.lsnr(out.lsnr_db, clean, noise)
         if disc is not None and (w.adv > 0 or w.feature_match > 0):

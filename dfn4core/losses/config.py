@@ -35,6 +35,9 @@ class LossWeights:
         feature_match: L1 feature matching (mean over every discriminator feature map).
         dnsmos: target MOS minus the differentiable DNSMOS P.835 score (optional, heavy).
         speaker: speaker-embedding contrastive loss (optional, needs the resemblyzer weights).
+        si_sdr: minus the scale-invariant SDR in dB of the output wave against the clean one
+            (`SiSdrLoss`; per item, capped at `LossConfig.si_sdr_max_db`). A weight of 0.1 makes
+            1 dB of SI-SDR worth 0.1, about 2 % of a typical weighted spectral loss.
     """
 
     spec_mag: float = 500.0
@@ -44,6 +47,7 @@ class LossWeights:
     feature_match: float = 18.0
     dnsmos: float = 0.0
     speaker: float = 0.0
+    si_sdr: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -113,6 +117,8 @@ class LossConfig:
         mpd_channels: channels of each period discriminator's conv stack (HiFi-GAN: 32..1024).
         dnsmos: settings of the DNSMOS term.
         speaker: settings of the speaker term.
+        si_sdr_max_db: the SI-SDR term's cap per item: items already this close to the clean
+            signal add no gradient (and a near-perfect item no runaway one).
     """
 
     weights: LossWeights = field(default_factory=LossWeights)
@@ -122,6 +128,7 @@ class LossConfig:
     mpd_channels: tuple[int, ...] = (16, 32, 64, 128)
     dnsmos: DnsmosConfig = field(default_factory=DnsmosConfig)
     speaker: SpeakerConfig = field(default_factory=SpeakerConfig)
+    si_sdr_max_db: float = 50.0
 
     def __post_init__(self) -> None:
         for name in ("fft_sizes", "mpd_periods", "mpd_channels"):
@@ -134,6 +141,8 @@ class LossConfig:
             raise ConfigError(f"mpd_periods must be positive, got {self.mpd_periods}")
         if not self.mpd_channels or min(self.mpd_channels) < 1:
             raise ConfigError(f"mpd_channels must be positive, got {self.mpd_channels}")
+        if not self.si_sdr_max_db > 0:
+            raise ConfigError(f"si_sdr_max_db must be positive, got {self.si_sdr_max_db}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

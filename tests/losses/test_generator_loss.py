@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,8 +15,10 @@ from dfn4core.losses import (
     LossConfig,
     LossWeights,
     MultiPeriodDiscriminator,
+    SiSdrLoss,
     aligned_pair,
 )
+from dfn4core.metrics.sdr import si_sdr
 from dfn4core.model.dfnet4 import DFN4Output
 
 TINY = ModelConfig.tiny()
@@ -74,6 +77,41 @@ def test_target_is_the_clean_signal_delayed_by_the_model_delay():
         aligned_pair(clean[:, : DSP.delay_size], clean[:, : DSP.delay_size], DSP)
     with pytest.raises(ValueError):
         aligned_pair(clean, clean[:1], DSP)
+
+
+def test_si_sdr_term_is_minus_the_metric_of_the_aligned_output():
+    clean, noise = _batch()
+    loss = GeneratorLoss(LossConfig(weights=LossWeights(spec_mag=0, spec_complex=0, lsnr=0, si_sdr=0.5)), TINY)
+    delayed = F.pad(clean + 0.1 * noise, (DSP.delay_size, 0))[:, : clean.shape[1]]
+    term = loss(_fake_output(delayed), clean, noise)["si_sdr"]
+    enhanced, target = aligned_pair(delayed, clean, DSP)
+    expected = np.mean([si_sdr(t.numpy(), e.numpy(), DSP.sr) for t, e in zip(target, enhanced)])
+    assert set(loss(_fake_output(delayed), clean, noise)) == {"si_sdr"}
+    assert term.item() == pytest.approx(-0.5 * expected, abs=1e-3) and 10 < expected < 50
+    # Scale-invariant; an exact copy is capped; more noise scores worse.
+    assert loss(_fake_output(3 * delayed), clean, noise)["si_sdr"].item() == pytest.approx(term.item(), abs=1e-3)
+    exact = F.pad(clean, (DSP.delay_size, 0))[:, : clean.shape[1]]
+    assert loss(_fake_output(exact), clean, noise)["si_sdr"].item() == pytest.approx(-0.5 * 50.0)
+    noisier = F.pad(clean + noise, (DSP.delay_size, 0))[:, : clean.shape[1]]
+    assert loss(_fake_output(noisier), clean, noise)["si_sdr"] > term
+
+
+def test_si_sdr_term_leaves_out_silent_references_and_backprops():
+    clean, noise = _batch()
+    loss = SiSdrLoss()
+    silent = clean.clone()
+    silent[1] = 0.0
+    est = (clean + noise).requires_grad_(True)
+    assert loss(est, silent).item() == pytest.approx(loss(est[:1], clean[:1]).item())
+    value = loss(est, torch.zeros_like(clean))
+    value.backward()
+    assert value.item() == 0.0 and est.grad is not None and not est.grad.any()
+    model = DFN4(TINY)
+    terms = GeneratorLoss(LossConfig(weights=LossWeights(si_sdr=0.1)), TINY)(model(clean + noise), clean, noise)
+    terms["si_sdr"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with pytest.raises(ConfigError, match="si_sdr_max_db"):
+        LossConfig(si_sdr_max_db=0)
 
 
 def test_perceptual_terms_when_enabled():
