@@ -17,6 +17,7 @@ from dfn4core.dsp.hop_buffer import HopBuffer
 from dfn4core.errors import AudioError, ConfigError
 from dfn4core.io import block_frames
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.model.fuse import fuse_for_inference
 
 BLOCK_S = 10.0  # seconds per model call in offline enhancement: bounds memory for long inputs
 MAX_CHANNELS = 1024  # more is a (samples, channels) array passed untransposed, or a mistake
@@ -26,7 +27,8 @@ class Enhancer:
     """Streaming enhancement of `channels` streams at the model's sample rate.
 
     Args:
-        model: a DFN4 or DFN3 (put in eval mode by the caller or by `load_model`).
+        model: a DFN4 or DFN3 (put in eval mode by the caller or by `load_model`); a DFN4 runs as its
+            fused copy (`dfn4core.model.fuse.fuse_for_inference`: the same output, less work).
         atten_lim_db: limit of the noise attenuation in dB (None: no limit).
         channels: number of streams processed together (channels of one file, as a batch).
     """
@@ -34,7 +36,7 @@ class Enhancer:
     def __init__(self, model: DFN4, atten_lim_db: float | None = None, channels: int = 1):
         if not 1 <= channels <= MAX_CHANNELS:
             raise ConfigError(f"channels must be 1..{MAX_CHANNELS}, got {channels}")
-        self.model = model
+        self.model = fuse_for_inference(model)
         self.channels = channels
         # DFN3 (onnxruntime inside) has buffers but no parameters.
         ref = next(itertools.chain(model.parameters(), model.buffers()))

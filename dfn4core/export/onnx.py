@@ -27,6 +27,7 @@ from dfn4core.errors import ExportError
 from dfn4core.export.onnx_int8 import INT8_NAME, Int8Report, quantize_int8
 from dfn4core.export.runtime import METADATA_NAME, METADATA_VERSION, OnnxModel
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.model.fuse import fuse_for_inference
 from dfn4core.state import StreamState
 from dfn4core.synth import noisy_speech
 
@@ -159,7 +160,7 @@ def export_onnx(
 
     def write(tmp: str) -> None:
         stage("tracing the streaming graph")
-        _export_step(model, tmp, opset)
+        _export_step(fuse_for_inference(model), tmp, opset)  # checked against the model as given
         stage("checking it against torch")
         found.append(validate_onnx(tmp, model, audio, meta))
 

@@ -25,6 +25,12 @@ class WaveformEncoder(nn.Module):
 
     A strided filterbank (kernel K, hop K/2), log-magnitude compression, one strided conv, then a
     grouped linear layer. Shapes: frames (B, T, N) -> (B, T, W), W = cfg.emb_width.
+
+    Consecutive frames overlap (frame t is samples t * hop ... t * hop + N of the signal), and where
+    the filterbank's and the conv's strides divide the hop, frame t + 1 repeats most of frame t's
+    filterbank and conv outputs. Over several frames the two convs therefore run once over the
+    signal and each frame takes its positions from the result: the same numbers, with about half
+    the work (`_forward_signal`). One frame (a streaming hop) runs them on the frame.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -32,13 +38,31 @@ class WaveformEncoder(nn.Module):
         k, ch = cfg.wave_kernel, cfg.wave_ch
         self.filterbank = nn.Conv1d(1, ch, k, stride=k // 2, bias=False)
         self.conv = nn.Conv1d(ch, ch, 3, stride=2)
-        positions = ((cfg.dsp.fft_size - k) // (k // 2) + 1 - 3) // 2 + 1
-        self.fc = GroupedLinear(ch * positions, cfg.emb_width, cfg.lin_groups)
+        self.frame_size, self.hop_size = cfg.dsp.fft_size, cfg.dsp.hop_size
+        positions = (self.frame_size - k) // (k // 2) + 1  # filterbank outputs per frame
+        self.conv_positions = (positions - 3) // 2 + 1  # conv outputs per frame
+        self.fc = GroupedLinear(ch * self.conv_positions, cfg.emb_width, cfg.lin_groups)
+        # Filterbank positions per hop; frames share positions when it is a whole, even number.
+        hop_positions, rest = divmod(self.hop_size, k // 2)
+        self.hop_positions = hop_positions if rest == 0 and hop_positions % 2 == 0 else None
 
     def forward(self, frames: Tensor) -> Tensor:
-        x = self.filterbank(rearrange(frames, "b t n -> (b t) 1 n"))  # one waveform frame per conv item
-        x = F.relu(self.conv(torch.log(x.abs() + WAVE_LOG_FLOOR)))  # (B T), C, P positions
-        return F.relu(self.fc(rearrange(x, "(b t) c p -> b t (c p)", b=frames.shape[0])))
+        if frames.shape[1] > 1 and self.hop_positions is not None and frames.shape[2] == self.frame_size:
+            x = self._forward_signal(frames)
+        else:
+            x = self.filterbank(rearrange(frames, "b t n -> (b t) 1 n"))  # one waveform frame per conv item
+            x = F.relu(self.conv(torch.log(x.abs() + WAVE_LOG_FLOOR)))  # (B T), C, P positions
+            x = rearrange(x, "(b t) c p -> b t (c p)", b=frames.shape[0])
+        return F.relu(self.fc(x))
+
+    def _forward_signal(self, frames: Tensor) -> Tensor:
+        """The two convs over the signal the frames cut from. Shapes: (B, T, N) -> (B, T, C * P)."""
+        signal = torch.cat((frames[:, 0], frames[:, 1:, self.frame_size - self.hop_size :].flatten(1)), dim=1)
+        x = self.filterbank(signal.unsqueeze(1))  # B, C, positions of the signal
+        x = F.relu(self.conv(torch.log(x.abs() + WAVE_LOG_FLOOR)))
+        # Frame t's conv outputs start at signal position t * hop_positions / 2.
+        x = x.unfold(2, self.conv_positions, self.hop_positions // 2)
+        return rearrange(x, "b c t p -> b t (c p)")
 
 
 class PhaseEncoder(nn.Module):

@@ -46,6 +46,9 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
+LONG_INPUT_FRAMES = 8  # per buffered frame: longer inputs skip the copy behind the buffer
+
+
 class CausalConv2d(nn.Module):
     """2-D conv over (time, freq), causal in time; its time buffer is carried as state.
 
@@ -75,8 +78,19 @@ class CausalConv2d(nn.Module):
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         if self.kt == 1:
             return self.conv(x), {}
-        x = torch.cat((state["buf"], x), dim=2)
-        return self.conv(x), {"buf": x[:, :, -(self.kt - 1) :]}
+        past, steps = self.kt - 1, x.shape[2]
+        # A streaming hop (or a quantized conv) is one conv over the buffer and the input. A long
+        # input is not copied behind the buffer: the conv runs over it zero-padded in front, then
+        # its first kt - 1 frames, which reach into the buffer, again over the buffer and the
+        # input's first frames. The same sums.
+        if steps <= LONG_INPUT_FRAMES * past or not isinstance(self.conv, nn.Conv2d):
+            x = torch.cat((state["buf"], x), dim=2)
+            return self.conv(x), {"buf": x[:, :, -past:]}
+        conv = self.conv
+        y = F.conv2d(x, conv.weight, conv.bias, conv.stride, (past, conv.padding[1]), conv.dilation, conv.groups)
+        y = y[:, :, :steps]
+        y[:, :, :past] = conv(torch.cat((state["buf"], x[:, :, :past]), dim=2))
+        return y, {"buf": x[:, :, -past:]}
 
 
 class ConvBlock(nn.Module):

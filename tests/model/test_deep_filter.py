@@ -61,3 +61,13 @@ def test_order_predictor_starts_uniform_and_learns_from_lsnr():
         loss.backward()
         opt.step()
     assert (predictor(emb, lsnr).argmax(-1) == target).all()
+
+
+def test_deep_filter_complex_path_equals_the_written_out_product():
+    """Outside an ONNX export float tensors multiply as complex; the export and bf16 write the
+    product out (`complex_mul`): the same sums."""
+    taps, coefs = torch.randn(2, 4, 5, 8, 2), torch.randn(2, 4, 5, 8, 2)
+    written_out = complex_mul(taps, coefs).sum(2)
+    torch.testing.assert_close(deep_filter(taps, coefs), written_out)
+    half = deep_filter(taps.bfloat16(), coefs.bfloat16()).float()
+    torch.testing.assert_close(half, written_out, atol=0.1, rtol=0.05)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dfn4core.model.layers import CausalConv2d, GroupedLinear, RMSNorm
+from dfn4core.model.layers import LONG_INPUT_FRAMES, CausalConv2d, GroupedLinear, RMSNorm
 from dfn4core.state import StreamState, prefixed, sub
 
 
@@ -32,6 +32,24 @@ def test_causal_conv_frame_by_frame_equals_whole_and_ignores_the_future():
     changed[:, :, 6:] += 1.0
     y, _ = conv(changed, conv.init_state(1, 8))
     torch.testing.assert_close(y[:, :, :6], whole[:, :, :6])  # frames before 6 never see frame 6
+
+
+@pytest.mark.parametrize("kernel, groups", [((3, 3), 1), ((5, 1), 2)])
+def test_causal_conv_on_a_long_input_equals_the_conv_behind_its_buffer(kernel, groups):
+    """Long inputs take the padded path (no copy behind the buffer): the same outputs and buffer,
+    whatever the buffer holds, and gradients as before."""
+    torch.manual_seed(0)
+    conv = CausalConv2d(4, 6, kernel, groups=groups)
+    steps = LONG_INPUT_FRAMES * (kernel[0] - 1) + 5
+    x = torch.randn(2, 4, steps, 9, requires_grad=True)
+    buf = torch.randn(2, 4, kernel[0] - 1, 9)
+    y, state = conv(x, {"buf": buf})
+    expected = conv.conv(torch.cat((buf, x), dim=2))
+    torch.testing.assert_close(y, expected)
+    torch.testing.assert_close(state["buf"], x[:, :, -(kernel[0] - 1) :])
+    (grad,) = torch.autograd.grad(y.square().sum(), x)
+    (expected_grad,) = torch.autograd.grad(expected.square().sum(), x)
+    torch.testing.assert_close(grad, expected_grad)
 
 
 def test_stream_state_flatten_round_trip():
