@@ -13,9 +13,10 @@ import json
 import logging
 import math
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from dfn4core.export.onnx_int8 import INT8_NAME, Int8Report, quantize_int8
 from dfn4core.export.runtime import METADATA_NAME, METADATA_VERSION, OnnxModel
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.model.fuse import fuse_for_inference
+from dfn4core.model.mamba import GRUBlock
 from dfn4core.state import StreamState
 from dfn4core.synth import noisy_speech
 
@@ -158,9 +160,11 @@ def export_onnx(
     found: list[Agreement] = []
     stage = on_stage or (lambda _: None)
 
+    fused = fuse_for_inference(model)  # what `dfn4 enhance` runs, checked against the model as given
+
     def write(tmp: str) -> None:
         stage("tracing the streaming graph")
-        _export_step(fuse_for_inference(model), tmp, opset)  # checked against the model as given
+        _export_step(fused, tmp, opset)
         stage("checking it against torch")
         found.append(validate_onnx(tmp, model, audio, meta))
 
@@ -175,9 +179,10 @@ def export_onnx(
         stage("writing the offline graph and checking it")
         write_atomically(offline_path, lambda tmp: _write_offline(onnx_path, meta, tmp))
         _validate_offline(offline_path, model, audio)
+    int8_report = None
     if int8:
         stage("writing the INT8 graph and comparing it")
-    int8_report = quantize_int8(onnx_path, audio, out_dir / INT8_NAME) if int8 else None
+        int8_report = _write_int8(fused, onnx_path, meta, audio, opset, out_dir / INT8_NAME)
     written = {onnx_path, json_path, offline_path, int8_report.path if int8_report else None}
     for stale in [out_dir / name for name in EXPORT_NAMES if out_dir / name not in written]:
         if stale.is_file():  # an earlier export's file beside this one would describe another model
@@ -197,7 +202,25 @@ def _check_outputs(out_dir: Path, inputs: list[Path], overwrite: bool) -> None:
         raise ExportError(f"{existing[0]}: exists, from an earlier export (use --overwrite)")
 
 
-def _export_step(model: DFN4, path: str, opset: int) -> None:
+def _write_int8(model: DFN4, onnx_path: Path, meta: dict, audio: np.ndarray, opset: int, out_path: Path) -> Int8Report:
+    """The INT8 graph: from the float graph, or for GRU blocks from a float graph with their cells
+    written out (Gemm nodes, stored in 8 bits; a GRU node keeps float weights)."""
+    if not any(isinstance(m, GRUBlock) for m in model.modules()):
+        return quantize_int8(onnx_path, audio, out_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        cells = Path(tmp) / GRAPH_NAME
+        _export_step(model, str(cells), opset, gru_nodes=False)
+        (Path(tmp) / METADATA_NAME).write_text(json.dumps(meta))
+        report = quantize_int8(cells, audio, out_path)
+    return replace(report, float_bytes=onnx_path.stat().st_size)
+
+
+def _export_step(model: DFN4, path: str, opset: int, gru_nodes: bool = True) -> None:
+    """Trace `model.step` into the streaming graph at `path`; GRU blocks as ONNX GRU nodes, or
+    (`gru_nodes=False`) as their written-out cells."""
+    for block in model.modules():
+        if isinstance(block, GRUBlock):
+            block.gru_node = gru_nodes
     state = model.init_state(1, torch.device("cpu"), torch.float32)
     names = state.names()
     # eval() on the wrapper too: the exporter restores the wrapper's mode onto every submodule.
@@ -208,6 +231,8 @@ def _export_step(model: DFN4, path: str, opset: int) -> None:
         # it warns about are constant for a fixed (1, hop) input.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # The graph has batch 1 and the GRU state as an input, which is what this warning asks for.
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
         torch.onnx.export(
             graph, args, path, input_names=[HOP_INPUT, *names],
             output_names=[HOP_OUTPUT, *(STATE_OUTPUT_PREFIX + n for n in names)],
