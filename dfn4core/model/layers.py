@@ -29,8 +29,11 @@ class GroupedLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
-        x = x.reshape(-1, self.groups, self.weight.shape[1]).transpose(0, 1)  # G, N, I/G
-        y = torch.bmm(x, self.weight).transpose(0, 1).reshape(*lead, -1)
+        if x.numel() == x.shape[-1]:  # one row (a streaming hop): no transposes in the step graph
+            y = torch.matmul(x.reshape(self.groups, 1, -1), self.weight).reshape(*lead, -1)
+        else:
+            x = x.reshape(-1, self.groups, self.weight.shape[1]).transpose(0, 1)  # G, N, I/G
+            y = torch.bmm(x, self.weight).transpose(0, 1).reshape(*lead, -1)
         return y if self.bias is None else y + self.bias
 
 

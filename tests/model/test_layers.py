@@ -10,6 +10,8 @@ def test_grouped_linear_equals_block_diagonal_linear():
     weight = torch.block_diag(*layer.weight)  # (12, 8)
     x = torch.randn(3, 5, 12)
     torch.testing.assert_close(layer(x), x @ weight + layer.bias)
+    one_row = x[:1, :1]  # a streaming hop takes the path without transposes
+    torch.testing.assert_close(layer(one_row), one_row @ weight + layer.bias)
     with pytest.raises(ValueError, match="groups"):
         GroupedLinear(10, 8, groups=4)
 
