@@ -31,6 +31,9 @@ def ema(x: Tensor, state: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
 
     Shapes: x (B, T, K), state (B, K) -> (B, T, K), new state (B, K).
     """
+    if x.shape[1] == 1:  # one frame (a streaming hop): the recursion itself, fewer graph nodes
+        out = alpha * state[:, None] + (1 - alpha) * x
+        return out, out[:, -1]
     outs = []
     for block in torch.split(x, EMA_BLOCK, dim=1):
         steps = block.shape[1]
@@ -70,9 +73,12 @@ class Features(nn.Module):
         average, expand = erb_matrices(widths)
         self.register_buffer("erb_average", average, persistent=False)
         self.register_buffer("erb_expand", expand, persistent=False)
-        # Bin k advances by pi * k per half-frame hop: (-1)^k removes it from the phase advance.
+        # Bin k advances by pi * k per half-frame hop: (-1)^k removes it from the phase advance. The
+        # group delay's phasor is negated: a centred window gives X_k / X_(k-1) = -1 for a
+        # frame-centred impulse. Per bin: (instantaneous frequency, group delay) x (re, im).
         sign = 1.0 - 2.0 * (torch.arange(dsp.nb_df) % 2).float()
-        self.register_buffer("if_sign", sign[:, None], persistent=False)
+        signs = torch.stack((sign, -torch.ones(dsp.nb_df)), dim=-1)[:, :, None]  # F_df, 2, 1
+        self.register_buffer("phase_sign", signs, persistent=False)
 
     def init_state(self, batch: int, device=None, dtype=None) -> State:
         e, f = self.dsp.nb_erb, self.dsp.nb_df
@@ -99,10 +105,9 @@ class Features(nn.Module):
         df = rearrange(unit, "b t f c -> b c t f")  # c: real, imaginary
 
         prev = torch.cat((state["prev_df"][:, None], unit[:, :-1]), dim=1)
-        inst_freq = _phasor(_mul_conj(unit, prev)) * self.if_sign
         neighbour = torch.cat((unit[:, :, :1], unit[:, :, :-1]), dim=2)
-        # A centred window gives X_k / X_(k-1) = -1 for a frame-centred impulse.
-        group_delay = -_phasor(_mul_conj(unit, neighbour))
-        phase = rearrange(torch.cat((inst_freq, group_delay), dim=-1), "b t f c -> b c t f")
+        # Both phase steps at once (one product and one phasor: half the nodes of a streaming hop).
+        steps = _phasor(_mul_conj(unit.unsqueeze(-2), torch.stack((prev, neighbour), dim=-2))) * self.phase_sign
+        phase = rearrange(steps, "b t f k c -> b (k c) t f")
         new_state = {"erb_mean": erb_mean, "df_mean": df_mean, "prev_df": unit[:, -1]}
         return erb, df, phase, new_state
