@@ -6,6 +6,8 @@ across frames, so the fusion is causal and costs the same per frame in streaming
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -89,7 +91,7 @@ class CrossDomainAttention(nn.Module):
 
     The output layer starts at zero, so the block starts as the identity on the spectral token
     (the network starts as its spectral path, e.g. DFN3's) and learns what the other views add.
-    Shapes: tokens (B, T, K, D) with K domains (spectral first) -> (B, T, D).
+    Shapes: views, K tensors (B, T, D), one per domain (spectral first) -> (B, T, D).
     """
 
     def __init__(self, emb_dim: int, attn_dim: int, heads: int, n_domains: int):
@@ -103,16 +105,16 @@ class CrossDomainAttention(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, tokens: Tensor) -> Tensor:
+    def forward(self, views: Sequence[Tensor]) -> Tensor:
         # Matmuls rather than einsums: the same sums, and onnxruntime's Einsum copies its operands on
         # every call (it was a tenth of a streaming hop). One 2-D matmul per domain, so that the
         # INT8 graph stores each projection in 8 bits (`dfn4core.export.onnx_int8`).
-        x = torch.stack([view @ proj for view, proj in zip(tokens.unbind(2), self.proj_in.unbind(0))], dim=2)
+        x = torch.stack([view @ proj for view, proj in zip(views, self.proj_in.unbind(0), strict=True)], dim=2)
         x = x + self.domain  # (B, T, K, A)
         q, key, v = rearrange(self.qkv(x), "b t k (s h c) -> s b t h k c", s=3, h=self.heads)  # c = A/H
         scores = (q @ key.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (B, T, H, K, K)
         mixed = rearrange(scores.softmax(-1) @ v, "b t h q c -> b t q (h c)")
-        return tokens[:, :, 0] + self.out(rearrange(mixed + x, "b t k a -> b t (k a)"))
+        return views[0] + self.out(rearrange(mixed + x, "b t k a -> b t (k a)"))
 
 
 class HybridEncoder(nn.Module):
@@ -151,7 +153,7 @@ class HybridEncoder(nn.Module):
         self, erb: Tensor, df: Tensor, phase: Tensor, frames: Tensor, state: State
     ) -> tuple[Tensor, Tensor, Skips, State]:
         spectral, skips, spectral_state = self.spectral(erb, df, sub(state, "spectral"))
-        tokens = torch.stack((spectral, self.waveform(frames), self.phase(phase)), dim=2)
-        emb, temporal_state = self.temporal(self.attention(tokens), sub(state, "temporal"))
+        views = (spectral, self.waveform(frames), self.phase(phase))
+        emb, temporal_state = self.temporal(self.attention(views), sub(state, "temporal"))
         new_state = {**prefixed("spectral", spectral_state), **prefixed("temporal", temporal_state)}
         return emb, self.lsnr(emb), skips, new_state
