@@ -79,8 +79,9 @@ def enhance(
         net = load_onnx_model(model, threads=threads)
     else:
         from dfn4core import load_model
+        from dfn4core.model.fuse import fuse_for_inference
 
-        net = load_model(model, device=torch_device, dfn3=True)
+        net = fuse_for_inference(load_model(model, device=torch_device, dfn3=True))  # once for every file
     with FileProgress(err) as bars:
         results = files.enhance_files(
             net, pairs, on_file_start=bars.on_file_start, on_progress=bars.on_progress,

@@ -30,6 +30,7 @@ from dfn4core.metrics.sets import EvalSet, Item, Unmatched, index_folder
 from dfn4core.metrics.suite import parse_metrics, score
 from dfn4core.model.checkpoint import load_model, tensor_sha256
 from dfn4core.model.dfnet4 import DFN4
+from dfn4core.model.fuse import fuse_for_inference
 from dfn4core.pretrained import file_sha256, resolve_model
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ def evaluate(
     systems = tuple(s for s, on in zip(SYSTEMS, (True, model is not None, enhanced_dir is not None), strict=True) if on)
     enhanced, enhanced_unmatched = _match_enhanced(eval_set, enhanced_dir)
     net = load_model(model, device, dfn3=True) if isinstance(model, (str, Path)) else model
-    card = None if net is None else model_card(net, model)
+    card = None if net is None else model_card(net, model)  # of the weights as given
+    net = None if net is None else fuse_for_inference(net)  # once, not per file's Enhancer
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _claim(out_dir, _identity(eval_set, names, card, enhanced_dir))
@@ -309,7 +311,8 @@ class _Scorer:
 
     def __init__(self, spec: _ScorerSpec, threads: int | None):
         model = spec.model
-        self.model = load_model(model, spec.device, dfn3=True) if isinstance(model, (str, Path)) else model
+        loaded = load_model(model, spec.device, dfn3=True) if isinstance(model, (str, Path)) else model
+        self.model = None if loaded is None else fuse_for_inference(loaded)  # once, not per file's Enhancer
         self.metrics, self.enhanced_dir, self.threads = spec.metrics, spec.enhanced_dir, threads
 
     def __call__(self, task: _Task) -> list[dict[str, Any]]:
