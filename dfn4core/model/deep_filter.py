@@ -36,7 +36,8 @@ def deep_filter(taps: Tensor, coefs: Tensor) -> Tensor:
     other dtypes (bf16 under autocast), as `complex_mul`. The same sums either way.
     Shapes: taps and coefs (B, T, O, F, 2) -> (B, T, F, 2).
     """
-    if taps.dtype in (torch.float32, torch.float64) and coefs.dtype == taps.dtype and not torch.onnx.is_in_onnx_export():
+    complex_dtype = taps.dtype in (torch.float32, torch.float64) and coefs.dtype == taps.dtype
+    if complex_dtype and not torch.onnx.is_in_onnx_export():
         product = torch.view_as_complex(taps.contiguous()) * torch.view_as_complex(coefs.contiguous())
         return torch.view_as_real(product.sum(2))
     return complex_mul(taps, coefs).sum(2)

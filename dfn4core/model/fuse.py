@@ -7,8 +7,9 @@ weights where that is faster (`_should_merge`: the first DF conv, 2 -> 64 channe
 then 64 x 64, needs 4672 multiply-adds per output bin, merged 1152; the DF pathway conv). Both
 are exact up to float rounding. The copy keeps the state layout (the same state keys and
 shapes), so it streams, exports and enhances as the original; it cannot be trained (its norms
-are gone) and is not saved as a checkpoint. `dfn4core.streaming.Enhancer` (so `enhance`, `dfn4 enhance` and `dfn4 evaluate`),
-the torch timings of `dfn4 benchmark` and `dfn4 export` run the fused copy.
+are gone) and is not saved as a checkpoint. `dfn4core.streaming.Enhancer` (so `enhance`,
+`dfn4 enhance` and `dfn4 evaluate`), the torch timings of `dfn4 benchmark` and `dfn4 export` run
+the fused copy.
 """
 
 from __future__ import annotations
