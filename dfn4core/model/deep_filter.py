@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dfn4core.config import ModelConfig
-from dfn4core.model.layers import ConvBlock, GroupedLinear
+from dfn4core.model.layers import ConvBlock, GroupedLinear, tanh
 from dfn4core.model.mamba import SqueezedMamba
 from dfn4core.state import State, prefixed, sub
 
@@ -106,7 +106,7 @@ class DfDecoder(nn.Module):
 
     def forward(self, emb: Tensor, df_skip: Tensor, state: State) -> tuple[list[Tensor], State]:
         x, temporal_state = self.temporal(emb, sub(state, "temporal"))
-        coefs = torch.tanh(self.out(x + self.skip(emb)))  # B, T, F_df * K
+        coefs = tanh(self.out(x + self.skip(emb)))  # B, T, F_df * K
         path, path_state = self.pathway(df_skip, sub(state, "pathway"))  # B, K, T, F_df
         coefs = rearrange(coefs, "b t (f k) -> b t f k", f=self.nb_df) + rearrange(path, "b k t f -> b t f k")
         coefs = rearrange(coefs, "b t f (o c) -> b t o f c", c=2)

@@ -18,9 +18,8 @@ import copy
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from dfn4core.model.layers import CausalConv2d, ConvBlock, ConvTransposeBlock
+from dfn4core.model.layers import CausalConv2d, ConvBlock, ConvTransposeBlock, conv2d_relu
 from dfn4core.state import State
 
 
@@ -47,9 +46,7 @@ class FusedConvBlock(_InferenceOnly):
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         y, state = self.conv(x, state)
-        if self.point is not None:
-            y = self.point(y)
-        return F.relu(y), state
+        return (y if self.point is None else conv2d_relu(y, self.point)), state
 
 
 class FusedConvTransposeBlock(_InferenceOnly):
@@ -61,7 +58,7 @@ class FusedConvTransposeBlock(_InferenceOnly):
         self.point = point
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.point(self.conv(x)))
+        return conv2d_relu(self.conv(x), self.point)
 
 
 def _norm_affine(norm: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
@@ -109,7 +106,7 @@ def _should_merge(conv: nn.Conv2d, point: nn.Conv2d) -> bool:
     kernel = conv.weight.shape[2] * conv.weight.shape[3]
     separate = out_ch * in_per_group * kernel + point.weight.shape[0] * point.weight.shape[1]
     merged = point.weight.shape[0] * in_per_group * conv.groups * kernel
-    return merged < separate or (conv.groups > 1 and in_per_group > 1)
+    return merged < separate
 
 
 def fuse_conv_block(block: ConvBlock) -> FusedConvBlock:
@@ -118,14 +115,18 @@ def fuse_conv_block(block: ConvBlock) -> FusedConvBlock:
     if isinstance(point, nn.Identity):
         fused = copy.deepcopy(block.conv)
         fused.conv = _with_norm(conv, norm)
+        fused.relu = True
         return FusedConvBlock(fused, None)
     if not _should_merge(conv, point):
-        return FusedConvBlock(copy.deepcopy(block.conv), _with_norm(point, norm))
+        separate = copy.deepcopy(block.conv)
+        separate.split_groups = conv.groups > 1 and conv.weight.shape[1] > 1
+        return FusedConvBlock(separate, _with_norm(point, norm))
     weight = torch.einsum("oc,cikl->oikl", point.weight.detach()[:, :, 0, 0], _dense_weight(conv).detach())
     out_ch, in_ch = weight.shape[:2]
     one = CausalConv2d(in_ch, out_ch, tuple(weight.shape[2:]), fstride=conv.stride[1], groups=1, bias=False)
     one.conv.weight = nn.Parameter(weight)
     one.conv = _with_norm(one.conv, norm)
+    one.relu = True
     return FusedConvBlock(one.to(conv.weight.device, conv.weight.dtype), None)
 
 

@@ -44,19 +44,20 @@ def test_fused_model_keeps_the_state_layout():
     assert {k: v.shape for k, v in new.items()} == {k: v.shape for k, v in original.items()}
 
 
-def test_grouped_convs_merge_with_their_1x1_conv_and_depthwise_ones_do_not():
+def test_grouped_convs_merge_or_split_and_depthwise_ones_stay_apart():
     model = _trained_looking(DFN4(ModelConfig.lite()))
     fused = fuse_for_inference(model)
     df_conv0 = fused.encoder.spectral.df_conv0  # 2 -> 64 in 2 groups: fewer multiply-adds merged
     assert df_conv0.point is None and df_conv0.conv.conv.groups == 1
-    pathway = fused.df_decoder.pathway  # 64 -> 16 in 2 groups of 32 channels: a slow grouped kernel
-    assert pathway.point is None and pathway.conv.conv.groups == 1
+    pathway = fused.df_decoder.pathway  # 64 -> 16 in 2 groups of 32 channels: one conv per group
+    assert pathway.point is not None and pathway.conv.split_groups and pathway.conv.conv.groups == 2
     depthwise = fused.encoder.spectral.df_conv1  # depthwise, then 64 x 64: kept apart
     assert depthwise.point is not None and depthwise.conv.conv.groups == model.cfg.conv_ch
 
 
+@pytest.mark.parametrize("steps", [7, 40])  # a streaming hop, a long input (CausalConv2d)
 @pytest.mark.parametrize("kernel, groups", [((3, 3), None), ((5, 1), 2), ((1, 3), None), ((1, 1), None)])
-def test_each_fused_block_equals_the_block(kernel, groups):
+def test_each_fused_block_equals_the_block(kernel, groups, steps):
     torch.manual_seed(0)
     in_ch, out_ch = (2, 16) if kernel == (3, 3) else (16, 6 if groups else 16)
     block = ConvBlock(in_ch, out_ch, kernel, groups=groups)
@@ -65,7 +66,7 @@ def test_each_fused_block_equals_the_block(kernel, groups):
         block.norm.running_var.uniform_(0.5, 2)
         block.norm.weight.uniform_(0.5, 1.5)
     block.eval()
-    x = torch.randn(1, in_ch, 7, 12)
+    x = torch.randn(1, in_ch, steps, 12)
     state = block.init_state(1, 12)
     fused = fuse_conv_block(block)
     with torch.no_grad():

@@ -1,7 +1,10 @@
 import pytest
 import torch
 
-from dfn4core.model.layers import LONG_INPUT_FRAMES, CausalConv2d, GroupedLinear, RMSNorm
+from torch import nn
+from torch.nn import functional as F
+
+from dfn4core.model.layers import LONG_INPUT_FRAMES, CausalConv2d, GroupedLinear, RMSNorm, conv2d_relu, tanh
 from dfn4core.state import StreamState, prefixed, sub
 
 
@@ -12,6 +15,8 @@ def test_grouped_linear_equals_block_diagonal_linear():
     torch.testing.assert_close(layer(x), x @ weight + layer.bias)
     one_row = x[:1, :1]  # a streaming hop takes the path without transposes
     torch.testing.assert_close(layer(one_row), one_row @ weight + layer.bias)
+    (grad,) = torch.autograd.grad(layer(x).sum(), layer.bias)  # the bias added inside the matmul
+    torch.testing.assert_close(grad, torch.full((8,), 15.0))
     with pytest.raises(ValueError, match="groups"):
         GroupedLinear(10, 8, groups=4)
 
@@ -52,6 +57,50 @@ def test_causal_conv_on_a_long_input_equals_the_conv_behind_its_buffer(kernel, g
     (grad,) = torch.autograd.grad(y.square().sum(), x)
     (expected_grad,) = torch.autograd.grad(expected.square().sum(), x)
     torch.testing.assert_close(grad, expected_grad)
+
+
+@pytest.mark.parametrize("kernel, groups", [((3, 3), 1), ((5, 1), 2)])
+@pytest.mark.parametrize("steps", [3, LONG_INPUT_FRAMES * 4 + 5])
+def test_inference_variants_of_the_causal_conv_give_the_same_output(kernel, groups, steps):
+    """What dfn4core.model.fuse switches on: the ReLU in the conv's call, and a grouped conv run as
+    one conv per group; on a streaming hop and on a long input, with and without autograd."""
+    torch.manual_seed(0)
+    conv = CausalConv2d(4, 6, kernel, groups=groups)
+    x = torch.randn(2, 4, steps, 9)
+    buf = torch.randn(2, 4, kernel[0] - 1, 9)
+    plain, _ = conv(x, {"buf": buf})
+    conv.split_groups = True
+    torch.testing.assert_close(conv(x, {"buf": buf})[0], plain)
+    conv.split_groups, conv.relu = False, True
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x, {"buf": buf})[0], F.relu(plain))
+    torch.testing.assert_close(conv(x, {"buf": buf})[0], F.relu(plain))  # weights with gradients
+
+
+def test_conv2d_relu_equals_relu_of_the_conv_and_traces_to_two_nodes():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 8, (3, 3), padding=(0, 1)).requires_grad_(False)
+    x = torch.randn(1, 3, 12, 10)
+    with torch.no_grad():
+        expected = F.relu(conv(x))
+        torch.testing.assert_close(conv2d_relu(x, conv), expected)
+        padded = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=(2, 1)))
+        torch.testing.assert_close(conv2d_relu(x, conv, (2, 1)), padded)
+        traced = torch.jit.trace(lambda inp: conv2d_relu(inp, conv), x)
+    kinds = {node.kind() for node in traced.graph.nodes()}
+    assert "aten::relu" in kinds and not any("mkldnn" in k for k in kinds)
+    torch.testing.assert_close(traced(x), expected)
+
+
+def test_tanh_equals_torch_tanh_with_and_without_autograd():
+    x = torch.linspace(-12, 12, 2001, requires_grad=True)
+    y = tanh(x)
+    torch.testing.assert_close(y, torch.tanh(x), atol=3e-7, rtol=0)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(grad, 1 - torch.tanh(x).square(), atol=1e-6, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(tanh(x), torch.tanh(x), atol=3e-7, rtol=0)
+    assert torch.isfinite(tanh(torch.tensor([-1e4, 1e4]))).all()
 
 
 def test_stream_state_flatten_round_trip():
