@@ -66,18 +66,23 @@ def tanh(x: Tensor) -> Tensor:
 LONG_INPUT_FRAMES = 8  # per buffered frame: longer inputs skip the copy behind the buffer
 
 
+FUSED_MIN_FRAMES = 16  # inputs of fewer frames (a streaming hop) run their convs as they are
+
+
 def conv2d_relu(x: Tensor, conv: nn.Conv2d, padding: tuple[int, int] | None = None) -> Tensor:
     """relu(conv(x)), with `padding` in place of the conv's own where given.
 
-    On CPU in float32 without autograd or tracing, one oneDNN call with the ReLU as a post-op
-    (`torch.ops.mkldnn._convolution_pointwise`, what torch.compile emits): the conv's output is not
-    written out and read back for the ReLU, and the sums are the same. Elsewhere (or where this
-    torch lacks the op) the two ops in turn.
+    For many frames on CPU in float32 without autograd or tracing, one oneDNN call with the ReLU
+    as a post-op (`torch.ops.mkldnn._convolution_pointwise`, what torch.compile emits): the conv's
+    output is not written out and read back for the ReLU, and the sums are the same. Elsewhere (a
+    streaming hop, where that call costs more than it saves, or a torch without the op) the two
+    ops in turn.
     """
     padding = tuple(conv.padding) if padding is None else padding
     weight, bias = conv.weight, conv.bias
     if (
         _POINTWISE is not None
+        and x.shape[-2] >= FUSED_MIN_FRAMES
         and x.device.type == "cpu"
         and x.dtype == weight.dtype == torch.float32
         and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
@@ -117,7 +122,7 @@ class CausalConv2d(nn.Module):
         super().__init__()
         self.in_ch, self.kt = in_ch, kernel[0]
         # Set by dfn4core.model.fuse (inference only): the output is relu(conv(x)), in one call;
-        # a grouped conv runs as one plain conv per group.
+        # a grouped conv runs as one plain conv per group on many frames.
         self.relu = False
         self.split_groups = False
         self.conv = nn.Conv2d(
@@ -137,7 +142,7 @@ class CausalConv2d(nn.Module):
             return conv2d_relu(x, self.conv, padding)
         conv = self.conv
         padding = conv.padding if padding is None else padding
-        if not (self.split_groups and conv.groups > 1):
+        if not (self.split_groups and conv.groups > 1 and x.shape[2] >= FUSED_MIN_FRAMES):
             return F.conv2d(x, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups)
         biases = [None] * conv.groups if conv.bias is None else conv.bias.chunk(conv.groups)
         parts = zip(x.chunk(conv.groups, dim=1), conv.weight.chunk(conv.groups), biases)

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dfn4core.model import layers
 from dfn4core.model.layers import LONG_INPUT_FRAMES, CausalConv2d, GroupedLinear, RMSNorm, conv2d_relu, tanh
 from dfn4core.state import StreamState, prefixed, sub
 
@@ -77,15 +78,22 @@ def test_inference_variants_of_the_causal_conv_give_the_same_output(kernel, grou
     torch.testing.assert_close(conv(x, {"buf": buf})[0], F.relu(plain))  # weights with gradients
 
 
-def test_conv2d_relu_equals_relu_of_the_conv_and_traces_to_two_nodes():
+def test_conv2d_relu_equals_relu_of_the_conv_and_traces_to_two_nodes(monkeypatch):
     torch.manual_seed(0)
     conv = nn.Conv2d(3, 8, (3, 3), padding=(0, 1)).requires_grad_(False)
-    x = torch.randn(1, 3, 12, 10)
+    x = torch.randn(1, 3, layers.FUSED_MIN_FRAMES + 4, 10)
+    calls = []
+    if layers._POINTWISE is not None:  # count the one-call path, which this torch offers
+        fused_op = layers._POINTWISE
+        monkeypatch.setattr(layers, "_POINTWISE", lambda *args: calls.append(1) or fused_op(*args))
     with torch.no_grad():
         expected = F.relu(conv(x))
         torch.testing.assert_close(conv2d_relu(x, conv), expected)
         padded = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=(2, 1)))
         torch.testing.assert_close(conv2d_relu(x, conv, (2, 1)), padded)
+        hop = x[:, :, :3]  # a streaming hop: the two ops
+        torch.testing.assert_close(conv2d_relu(hop, conv), F.relu(conv(hop)))
+        assert len(calls) == (2 if layers._POINTWISE is not None else 0)
         traced = torch.jit.trace(lambda inp: conv2d_relu(inp, conv), x)
     kinds = {node.kind() for node in traced.graph.nodes()}
     assert "aten::relu" in kinds and not any("mkldnn" in k for k in kinds)
