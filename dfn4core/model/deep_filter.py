@@ -34,23 +34,29 @@ def deep_filter(taps: Tensor, coefs: Tensor) -> Tensor:
     In float32/64 torch multiplies them as complex tensors (one kernel: a tenth of the time of the
     written-out product for 10 s of audio); in an ONNX export, which has no complex type, and in
     other dtypes (bf16 under autocast), as `complex_mul`. The same sums either way.
-    Shapes: taps and coefs (B, T, O, F, 2) -> (B, T, F, 2).
+    Shapes: taps and coefs (B, T, F, O, 2) -> (B, T, F, 2).
     """
     complex_dtype = taps.dtype in (torch.float32, torch.float64) and coefs.dtype == taps.dtype
     if complex_dtype and not torch.onnx.is_in_onnx_export():
-        product = torch.view_as_complex(taps.contiguous()) * torch.view_as_complex(coefs.contiguous())
-        return torch.view_as_real(product.sum(2))
-    return complex_mul(taps, coefs).sum(2)
+        return torch.view_as_real((_as_complex(taps) * _as_complex(coefs)).sum(3))
+    return complex_mul(taps, coefs).sum(3)
+
+
+def _as_complex(x: Tensor) -> Tensor:
+    """A complex view of (..., 2), copying only where its strides do not allow one."""
+    if x.stride(-1) != 1 or any(stride % 2 for stride in x.stride()[:-1]) or x.storage_offset() % 2:
+        x = x.contiguous()
+    return torch.view_as_complex(x)
 
 
 def filter_taps(history: Tensor, steps: int, order: int) -> Tensor:
     """The last `order` frames up to each step.
 
-    Shapes: history (B, R + T, F, 2) with R >= order - 1 frames before the T steps -> (B, T, O, F, 2).
+    Shapes: history (B, R + T, F, 2) with R >= order - 1 frames before the T steps -> (B, T, F, O, 2).
     """
     start = history.shape[1] - steps - order + 1
     frames = torch.arange(steps, device=history.device)[:, None] + torch.arange(order, device=history.device)
-    return history[:, start + frames]  # one gather (a constant index in the ONNX step graph)
+    return history[:, start + frames].transpose(2, 3)  # one gather (a constant index in the ONNX step graph)
 
 
 PASS_GAIN = 0.9  # initial gain of the pass-through DF tap and of the ERB gains
@@ -63,7 +69,8 @@ class DfDecoder(nn.Module):
     linear skip, a grouped linear layer to every bin's coefficients, plus a causal conv pathway over
     the last `df_pathway_kernel` frames of the DF encoder's first activation. Per bin, the K =
     2 * sum(orders) outputs are the orders' taps in turn, each (real, imag).
-    Shapes: emb (B, T, W), df skip (B, C, T, F_df) -> list over orders of (B, T, O, F_df, 2).
+    Shapes: emb (B, T, W), df skip (B, C, T, F_df) -> (B, T, F_df, sum(orders), 2), bin-major as
+    MultiResolutionDF takes them (no copy between the two).
     State: the temporal block's and the pathway's time buffer.
     """
 
@@ -104,14 +111,13 @@ class DfDecoder(nn.Module):
             **prefixed("pathway", self.pathway.init_state(batch, self.nb_df, device, dtype)),
         }
 
-    def forward(self, emb: Tensor, df_skip: Tensor, state: State) -> tuple[list[Tensor], State]:
+    def forward(self, emb: Tensor, df_skip: Tensor, state: State) -> tuple[Tensor, State]:
         x, temporal_state = self.temporal(emb, sub(state, "temporal"))
         coefs = tanh(self.out(x + self.skip(emb)))  # B, T, F_df * K
         path, path_state = self.pathway(df_skip, sub(state, "pathway"))  # B, K, T, F_df
         coefs = rearrange(coefs, "b t (f k) -> b t f k", f=self.nb_df) + rearrange(path, "b k t f -> b t f k")
-        coefs = rearrange(coefs, "b t f (o c) -> b t o f c", c=2)
         new_state = {**prefixed("temporal", temporal_state), **prefixed("pathway", path_state)}
-        return list(torch.split(coefs, self.orders, dim=2)), new_state
+        return coefs.unflatten(3, (sum(self.orders), 2)), new_state
 
 
 class AdaptiveOrderPredictor(nn.Module):
@@ -143,12 +149,12 @@ class MultiResolutionDF(nn.Module):
     The weighted sum of the orders' outputs is one filter of the largest order: every order's taps
     end at the newest frame, so tap i of order O is tap i + max(O) - O of the largest. The
     coefficients of all orders are placed on those taps and summed, each scaled by its order's
-    weight (per frame, one small matmul by the constant `placement` with its columns weighted),
-    before a single deep filter: the same sum as filtering each order, with fewer operations and
-    ONNX nodes.
+    weight, before a single deep filter: the same sum as filtering each order, with fewer
+    operations and ONNX nodes. Per frame that is one matmul of every bin's (tap, real/imaginary)
+    row by the constant `placement` (with the identity on real/imaginary) whose rows are weighted.
 
-    Shapes: history (B, R + T, F_df, 2), coefs list of (B, T, O, F_df, 2), weights (B, T, K)
-    -> (B, T, F_df, 2).
+    Shapes: history (B, R + T, F_df, 2), coefs (B, T, F_df, sum(orders), 2) (the orders' taps in
+    turn, as DfDecoder gives them), weights (B, T, K) -> (B, T, F_df, 2).
     """
 
     def __init__(self, orders: tuple[int, ...]):
@@ -163,13 +169,13 @@ class MultiResolutionDF(nn.Module):
                 placement[offset + i, i + largest - order] = 1.0
             of_order[k, offset : offset + order] = 1.0
             offset += order
-        self.register_buffer("placement", placement, persistent=False)
-        self.register_buffer("of_order", of_order, persistent=False)
+        # Over (tap, real/imaginary) pairs: placement x identity, and each order's weight to both parts.
+        self.register_buffer("placement", torch.kron(placement, torch.eye(2)), persistent=False)
+        self.register_buffer("of_order", of_order.repeat_interleave(2, dim=1), persistent=False)
 
-    def forward(self, history: Tensor, coefs: list[Tensor], weights: Tensor) -> Tensor:
-        steps = weights.shape[1]
-        tap_weights = weights @ self.of_order  # B, T, sum(O)
-        mix = self.placement.T * tap_weights.unsqueeze(-2)  # B, T, max(O), sum(O): placement, weighted
-        stacked = torch.cat(coefs, dim=2)
-        combined = torch.matmul(mix, stacked.flatten(3)).unflatten(3, stacked.shape[3:])  # B, T, max(O), F, 2
-        return deep_filter(filter_taps(history, steps, max(self.orders)), combined)
+    def forward(self, history: Tensor, coefs: Tensor, weights: Tensor) -> Tensor:
+        steps, largest = weights.shape[1], max(self.orders)
+        tap_weights = weights @ self.of_order  # B, T, 2 sum(O)
+        mix = self.placement * tap_weights.unsqueeze(-1)  # B, T, 2 sum(O), 2 max(O): placement, weighted
+        combined = torch.matmul(coefs.flatten(3), mix).unflatten(3, (largest, 2))  # B, T, F, max(O), 2
+        return deep_filter(filter_taps(history, steps, largest), combined)

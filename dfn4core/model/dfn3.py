@@ -323,10 +323,10 @@ class DFN3(nn.Module):
 
         batch, steps = spec.shape[:2]
         gains = tensor(gains).reshape(batch, steps, dsp.nb_erb)  # B, T, E
-        coefs = tensor(coefs).reshape(batch, steps, dsp.nb_df, self.cfg.df_order, 2).transpose(2, 3)  # B, T, O, F_df, 2
+        coefs = tensor(coefs).reshape(batch, steps, dsp.nb_df, self.cfg.df_order, 2)  # B, T, F_df, O, 2
         weights = torch.ones(batch, steps, 1, device=wave.device, dtype=wave.dtype)  # one order
         enhanced, past = filter_spectrum(
-            spec, st["spec_history"], gains @ self.features.erb_expand, self.mrdf, [coefs], weights, dsp
+            spec, st["spec_history"], gains @ self.features.erb_expand, self.mrdf, coefs, weights, dsp
         )
         out_wave, synthesis = self.stft.synthesis(enhanced, st["stft.synthesis"])
         tensors = {

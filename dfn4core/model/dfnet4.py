@@ -139,7 +139,7 @@ class DFN4(nn.Module):
 
 
 def filter_spectrum(
-    spec: Tensor, past: Tensor, bin_gains: Tensor, mrdf: MultiResolutionDF, coefs: list[Tensor], weights: Tensor,
+    spec: Tensor, past: Tensor, bin_gains: Tensor, mrdf: MultiResolutionDF, coefs: Tensor, weights: Tensor,
     dsp: DspConfig,
 ) -> tuple[Tensor, Tensor]:
     """The enhanced spectrum of T steps: deep filtering below nb_df bins, gains above, both delayed

@@ -45,9 +45,10 @@ class _Updater:
         self.sched.step()
 
 
-def _joined(out: Tensor | list[Tensor]) -> Tensor:
-    """A temporal block's output as one tensor (the DF decoder gives one per order, joined on features)."""
-    return torch.cat(out, dim=2) if isinstance(out, list) else out
+def _like_student(target: Tensor, y: Tensor) -> Tensor:
+    """The teacher's block output cut to the student's: of the DF decoder's coefficients (B, T, F,
+    taps, 2), the taps of the student's orders, which are the teacher's first ones."""
+    return target[:, :, :, : y.shape[3]] if target.dim() == 5 else target
 
 
 def fit_temporal(
@@ -80,7 +81,7 @@ def fit_temporal(
     def keep(name: str) -> Callable[..., None]:
         def hook(_module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
             args = tuple(x.detach() for x in inputs if isinstance(x, Tensor))
-            captured[name] = (args, _joined(output[0]).detach())
+            captured[name] = (args, output[0].detach())
 
         return hook
 
@@ -99,8 +100,8 @@ def fit_temporal(
             for b in blocks:
                 args, target = captured[b]
                 module = student.get_submodule(b)
-                y = _joined(module(*args, module.init_state(wave.shape[0], wave.device, wave.dtype))[0])
-                target = target[:, :, : y.shape[2]]  # a student of fewer DF orders: the teacher's first ones
+                y = module(*args, module.init_state(wave.shape[0], wave.device, wave.dtype))[0]
+                target = _like_student(target, y)
                 loss = torch.mean((y - target) ** 2) / target.pow(2).mean().clamp_min(1e-8)
                 losses[b] = float(loss.detach())
                 total = total + loss
