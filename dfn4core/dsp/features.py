@@ -34,22 +34,33 @@ def ema(x: Tensor, state: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     if x.shape[1] == 1:  # one frame (a streaming hop): the recursion itself, fewer graph nodes
         out = alpha * state[:, None] + (1 - alpha) * x
         return out, out[:, -1]
+    # The weights depend only on the lag: one (block, block) matrix, its corner for a shorter block.
+    size = min(x.shape[1], EMA_BLOCK)
+    t = torch.arange(size, device=x.device, dtype=x.dtype)
+    lag = t[:, None] - t[None, :]
+    all_weights = torch.where(lag >= 0, (1 - alpha) * alpha ** lag.clamp(min=0), torch.zeros_like(lag))
+    all_decay = alpha ** (t + 1)
     outs = []
     for block in torch.split(x, EMA_BLOCK, dim=1):
         steps = block.shape[1]
-        t = torch.arange(steps, device=x.device, dtype=x.dtype)
-        lag = t[:, None] - t[None, :]
-        weights = torch.where(lag >= 0, (1 - alpha) * alpha ** lag.clamp(min=0), torch.zeros_like(lag))
-        decay = alpha ** (t + 1)
+        weights, decay = all_weights[:steps, :steps], all_decay[:steps]
         out = torch.matmul(weights, block) + decay[None, :, None] * state[:, None, :]
         outs.append(out)
         state = out[:, -1]
     return torch.cat(outs, dim=1), state
 
 
+def power(z: Tensor) -> Tensor:
+    """|z|^2 of complex (..., 2) -> (...): re^2 + im^2 (on CPU about 3x faster than squaring and
+    summing the last dim, the same values); a traced graph keeps Pow and ReduceSum (fewer nodes)."""
+    if torch.jit.is_tracing():
+        return z.pow(2).sum(-1)
+    return z[..., 0].square() + z[..., 1].square()
+
+
 def _phasor(z: Tensor) -> Tensor:
     """Complex (..., 2) -> unit phasor (..., 2); zero stays zero."""
-    return z * torch.rsqrt(z.pow(2).sum(-1, keepdim=True) + PHASOR_EPS)
+    return z * torch.rsqrt(power(z).unsqueeze(-1) + PHASOR_EPS)
 
 
 def _mul_conj(a: Tensor, b: Tensor) -> Tensor:
@@ -91,7 +102,7 @@ class Features(nn.Module):
 
     def erb_db(self, spec: Tensor) -> Tensor:
         """Band log-power (B, T, E) in dB."""
-        return 10.0 * torch.log10(spec.pow(2).sum(-1) @ self.erb_average + POWER_FLOOR)
+        return 10.0 * torch.log10(power(spec) @ self.erb_average + POWER_FLOOR)
 
     def forward(self, spec: Tensor, state: State) -> tuple[Tensor, Tensor, Tensor, State]:
         alpha = self.dsp.norm_alpha
@@ -100,7 +111,7 @@ class Features(nn.Module):
         erb = ((db - mean) / ERB_DB_SCALE).unsqueeze(1)
 
         low = spec[:, :, : self.dsp.nb_df]  # B, T, F_df, 2
-        mag, df_mean = ema(low.pow(2).sum(-1).sqrt(), state["df_mean"], alpha)
+        mag, df_mean = ema(power(low).sqrt(), state["df_mean"], alpha)
         unit = low * torch.rsqrt(mag.clamp_min(DF_MEAN_FLOOR)).unsqueeze(-1)
         df = rearrange(unit, "b t f c -> b c t f")  # c: real, imaginary
 

@@ -3,7 +3,7 @@ import math
 import torch
 
 from dfn4core.config import DspConfig
-from dfn4core.dsp.features import Features, ema
+from dfn4core.dsp.features import Features, ema, power
 from dfn4core.dsp.stft import Stft
 
 
@@ -22,6 +22,15 @@ def test_ema_matches_recursion_across_blocks():
         ref.append(m)
     torch.testing.assert_close(out, torch.stack(ref, 1), atol=1e-5, rtol=0)
     torch.testing.assert_close(last, ref[-1], atol=1e-5, rtol=0)
+
+
+def test_power_is_the_squared_magnitude_eager_and_traced():
+    z = torch.randn(3, 7, 2)
+    expected = torch.view_as_complex(z).abs().square()
+    torch.testing.assert_close(power(z), expected)
+    traced = torch.jit.trace(power, z)
+    assert any(node.kind() == "aten::sum" for node in traced.graph.nodes())  # the traced form
+    torch.testing.assert_close(traced(z), expected)
 
 
 def test_frame_by_frame_equals_whole():
