@@ -57,10 +57,9 @@ def tanh(x: Tensor) -> Tensor:
     on CPU for large tensors (torch's tanh kernel is slow there). A traced graph keeps one Tanh."""
     if torch.jit.is_tracing() or torch.jit.is_scripting():
         return torch.tanh(x)
-    y = torch.sigmoid(2.0 * x)
-    if torch.is_grad_enabled() and y.requires_grad:
-        return 2.0 * y - 1.0
-    return y.mul_(2.0).sub_(1.0)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return 2.0 * torch.sigmoid(2.0 * x) - 1.0
+    return (2.0 * x).sigmoid_().mul_(2.0).sub_(1.0)  # one new tensor
 
 
 LONG_INPUT_FRAMES = 8  # per buffered frame: longer inputs skip the copy behind the buffer
