@@ -120,10 +120,7 @@ class CausalConv2d(nn.Module):
     ):
         super().__init__()
         self.in_ch, self.kt = in_ch, kernel[0]
-        # Set by dfn4core.model.fuse (inference only): the output is relu(conv(x)), in one call;
-        # a grouped conv runs as one plain conv per group on many frames.
-        self.relu = False
-        self.split_groups = False
+        self.relu = False  # set by dfn4core.model.fuse (inference only): the output is relu(conv(x))
         self.conv = nn.Conv2d(
             in_ch, out_ch, kernel, stride=(1, fstride), padding=(0, kernel[1] // 2), groups=groups, bias=bias
         )
@@ -141,11 +138,7 @@ class CausalConv2d(nn.Module):
             return conv2d_relu(x, self.conv, padding)
         conv = self.conv
         padding = conv.padding if padding is None else padding
-        if not (self.split_groups and conv.groups > 1 and x.shape[2] >= FUSED_MIN_FRAMES):
-            return F.conv2d(x, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups)
-        biases = [None] * conv.groups if conv.bias is None else conv.bias.chunk(conv.groups)
-        parts = zip(x.chunk(conv.groups, dim=1), conv.weight.chunk(conv.groups), biases)
-        return torch.cat([F.conv2d(xg, wg, bg, conv.stride, padding, conv.dilation) for xg, wg, bg in parts], dim=1)
+        return F.conv2d(x, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups)
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         if self.kt == 1:

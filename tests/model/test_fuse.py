@@ -44,13 +44,13 @@ def test_fused_model_keeps_the_state_layout():
     assert {k: v.shape for k, v in new.items()} == {k: v.shape for k, v in original.items()}
 
 
-def test_grouped_convs_merge_or_split_and_depthwise_ones_stay_apart():
+def test_grouped_convs_merge_with_their_1x1_conv_and_depthwise_ones_do_not():
     model = _trained_looking(DFN4(ModelConfig.lite()))
     fused = fuse_for_inference(model)
     df_conv0 = fused.encoder.spectral.df_conv0  # 2 -> 64 in 2 groups: fewer multiply-adds merged
     assert df_conv0.point is None and df_conv0.conv.conv.groups == 1
-    pathway = fused.df_decoder.pathway  # 64 -> 16 in 2 groups of 32 channels: one conv per group
-    assert pathway.point is not None and pathway.conv.split_groups and pathway.conv.conv.groups == 2
+    pathway = fused.df_decoder.pathway  # 64 -> 16 in 2 groups of 32 channels: a slow grouped kernel
+    assert pathway.point is None and pathway.conv.conv.groups == 1
     depthwise = fused.encoder.spectral.df_conv1  # depthwise, then 64 x 64: kept apart
     assert depthwise.point is not None and depthwise.conv.conv.groups == model.cfg.conv_ch
 
