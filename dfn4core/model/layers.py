@@ -131,7 +131,7 @@ class CausalConv2d(nn.Module):
         return {"buf": torch.zeros(batch, self.in_ch, self.kt - 1, n_freqs, device=device, dtype=dtype)}
 
     def _conv(self, x: Tensor, padding: tuple[int, int] | None = None) -> Tensor:
-        if not isinstance(self.conv, nn.Conv2d):  # quantized
+        if type(self.conv) is not nn.Conv2d:  # a quantized (or for quantization wrapped) conv
             y = self.conv(x)
             return F.relu(y) if self.relu else y
         if self.relu:
@@ -148,7 +148,7 @@ class CausalConv2d(nn.Module):
         # input is not copied behind the buffer: the conv runs over it zero-padded in front, then
         # its first kt - 1 frames, which reach into the buffer, again over the buffer and the
         # input's first frames. The same sums.
-        if steps <= LONG_INPUT_FRAMES * past or not isinstance(self.conv, nn.Conv2d):
+        if steps <= LONG_INPUT_FRAMES * past or type(self.conv) is not nn.Conv2d:
             x = torch.cat((state["buf"], x), dim=2)
             return self._conv(x), {"buf": x[:, :, -past:]}
         y = self._conv(x, (past, self.conv.padding[1]))[:, :, :steps]
