@@ -89,6 +89,12 @@ def conv2d_relu(x: Tensor, conv: nn.Conv2d, padding: tuple[int, int] | None = No
         and not torch.jit.is_scripting()
         and not _is_compiling()
     ):
+        channels = weight.shape[0]
+        depthwise_1x1 = weight.shape == (channels, 1, 1, 1) and conv.groups == channels
+        if depthwise_1x1 and bias is not None and padding == (0, 0) and tuple(conv.stride) == (1, 1):
+            # A per-channel scale and shift (a 1x1 depthwise conv, DFN3's skip-path convs):
+            # elementwise, which oneDNN's kernel for it was up to 13x slower than (64 channels, 32 bins).
+            return torch.addcmul(bias.view(1, -1, 1, 1), x, weight.view(1, -1, 1, 1)).relu_()
         return _POINTWISE(x, weight, bias, list(padding), list(conv.stride), list(conv.dilation), conv.groups, "relu", [None], "")
     return F.relu(F.conv2d(x, weight, bias, conv.stride, padding, conv.dilation, conv.groups))
 

@@ -92,6 +92,9 @@ def test_conv2d_relu_equals_relu_of_the_conv_and_traces_to_two_nodes(monkeypatch
         hop = x[:, :, :3]  # a streaming hop: the two ops
         torch.testing.assert_close(conv2d_relu(hop, conv), F.relu(conv(hop)))
         assert len(calls) == (2 if layers._POINTWISE is not None else 0)
+        scale = nn.Conv2d(3, 3, 1, groups=3).requires_grad_(False)  # a per-channel affine: elementwise
+        torch.testing.assert_close(conv2d_relu(x, scale), F.relu(scale(x)))
+        assert len(calls) == (2 if layers._POINTWISE is not None else 0)
         traced = torch.jit.trace(lambda inp: conv2d_relu(inp, conv), x)
     kinds = {node.kind() for node in traced.graph.nodes()}
     assert "aten::relu" in kinds and not any("mkldnn" in k for k in kinds)
