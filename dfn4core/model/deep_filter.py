@@ -113,7 +113,7 @@ class DfDecoder(nn.Module):
 
     def forward(self, emb: Tensor, df_skip: Tensor, state: State) -> tuple[Tensor, State]:
         x, temporal_state = self.temporal(emb, sub(state, "temporal"))
-        coefs = tanh(self.out(x + self.skip(emb)), overwrite=True)  # B, T, F_df * K
+        coefs = tanh(self.out(x + self.skip(emb)))  # B, T, F_df * K
         path, path_state = self.pathway(df_skip, sub(state, "pathway"))  # B, K, T, F_df
         coefs = rearrange(coefs, "b t (f k) -> b t f k", f=self.nb_df) + rearrange(path, "b k t f -> b t f k")
         new_state = {**prefixed("temporal", temporal_state), **prefixed("pathway", path_state)}

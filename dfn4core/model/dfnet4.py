@@ -150,7 +150,7 @@ def filter_spectrum(
     """
     steps, size = spec.shape[1], past.shape[1]
     history = torch.cat((past, spec), dim=1)  # B, R + T, F, 2
-    delayed = history[:, size - dsp.lookahead : size - dsp.lookahead + steps, dsp.nb_df :]
-    high = delayed * bin_gains[:, :, dsp.nb_df :].unsqueeze(-1)  # the gains where no deep filter is
+    delayed = history[:, size - dsp.lookahead : size - dsp.lookahead + steps]
+    masked = delayed * bin_gains.unsqueeze(-1)
     low = mrdf(history[:, :, : dsp.nb_df], coefs, weights)
-    return torch.cat((low, high), dim=2), history[:, -size:]
+    return torch.cat((low, masked[:, :, dsp.nb_df :]), dim=2), history[:, -size:]

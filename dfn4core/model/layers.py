@@ -52,16 +52,14 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def tanh(x: Tensor, overwrite: bool = False) -> Tensor:
+def tanh(x: Tensor) -> Tensor:
     """torch.tanh(x) written as 2 sigmoid(2x) - 1: the same function (within 2e-7), about 3x faster
-    on CPU for large tensors (torch's tanh kernel is slow there). A traced graph keeps one Tanh.
-    `overwrite`: x is a temporary that may hold the result (without autograd)."""
+    on CPU for large tensors (torch's tanh kernel is slow there). A traced graph keeps one Tanh."""
     if torch.jit.is_tracing() or torch.jit.is_scripting():
         return torch.tanh(x)
     if torch.is_grad_enabled() and x.requires_grad:
         return 2.0 * torch.sigmoid(2.0 * x) - 1.0
-    y = x.mul_(2.0) if overwrite else 2.0 * x
-    return y.sigmoid_().mul_(2.0).sub_(1.0)
+    return (2.0 * x).sigmoid_().mul_(2.0).sub_(1.0)  # one new tensor
 
 
 LONG_INPUT_FRAMES = 8  # per buffered frame: longer inputs skip the copy behind the buffer

@@ -109,10 +109,6 @@ def test_tanh_equals_torch_tanh_with_and_without_autograd():
     torch.testing.assert_close(grad, 1 - torch.tanh(x).square(), atol=1e-6, rtol=0)
     with torch.no_grad():
         torch.testing.assert_close(tanh(x), torch.tanh(x), atol=3e-7, rtol=0)
-        temporary = x.clone()
-        out = tanh(temporary, overwrite=True)  # the result in the temporary's memory
-        assert out.data_ptr() == temporary.data_ptr()
-        torch.testing.assert_close(out, torch.tanh(x), atol=3e-7, rtol=0)
     assert torch.isfinite(tanh(torch.tensor([-1e4, 1e4]))).all()
 
 
