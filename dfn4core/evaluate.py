@@ -108,7 +108,6 @@ def evaluate(
     enhanced, enhanced_unmatched = _match_enhanced(eval_set, enhanced_dir)
     net = load_model(model, device, dfn3=True) if isinstance(model, (str, Path)) else model
     card = None if net is None else model_card(net, model)  # of the weights as given
-    net = None if net is None else fuse_for_inference(net)  # once, not per file's Enhancer
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _claim(out_dir, _identity(eval_set, names, card, enhanced_dir))
