@@ -59,13 +59,17 @@ class Stft(nn.Module):
     def analysis(self, wave: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Returns spec (B, T, F, 2), frames (B, T, N) and the new analysis buffer."""
         batch = wave.shape[0]
-        x = torch.cat((buf, wave), dim=1).reshape(batch, -1, self.hop_size)  # B, T+1, hop
-        frames = torch.cat((x[:, :-1], x[:, 1:]), dim=-1)
+        x = torch.cat((buf, wave), dim=1)
+        if wave.shape[1] == self.hop_size:  # one hop (a streaming step): the frame is buffer + hop
+            frames, last = x[:, None], x[:, self.hop_size :]
+        else:
+            x = x.reshape(batch, -1, self.hop_size)  # B, T+1, hop
+            frames, last = torch.cat((x[:, :-1], x[:, 1:]), dim=-1), x[:, -1]
         if self.use_matmul():
             spec = self.dft(frames * (self.window * self.scale))
         else:
             spec = torch.view_as_real(torch.fft.rfft(frames * self.window) * self.scale)
-        return spec, frames, x[:, -1]
+        return spec, frames, last
 
     def synthesis(self, spec: Tensor, buf: Tensor) -> tuple[Tensor, Tensor]:
         """Returns wave (B, T*hop) and the new synthesis (overlap-add) buffer."""
@@ -75,6 +79,9 @@ class Stft(nn.Module):
         else:
             spectrum = torch.view_as_complex(spec.float().contiguous())
             frames = torch.fft.irfft(spectrum, n=self.fft_size).to(spec.dtype) * (self.window / self.scale)
+        if frames.shape[1] == 1:  # one frame (a streaming step): its first half plus the buffer
+            frame = frames[:, 0]
+            return frame[:, : self.hop_size] + buf, frame[:, self.hop_size :]
         tails = torch.cat((buf[:, None], frames[:, :-1, self.hop_size :]), dim=1)
         wave = (frames[:, :, : self.hop_size] + tails).reshape(batch, -1)
         return wave, frames[:, -1, self.hop_size :]

@@ -35,20 +35,29 @@ def test_fft_and_matmul_dft_agree():
     torch.testing.assert_close(out_mm, out_fft, atol=1e-5, rtol=0)
 
 
-def test_hop_by_hop_equals_whole_signal():
+@pytest.mark.parametrize("matmul_dft", [False, True])
+def test_hop_by_hop_equals_whole_signal(matmul_dft):
+    """One hop takes its own path (no framing of several hops); it gives the same frames, spectra,
+    samples and buffers as the whole signal."""
     stft = Stft(960, 480)
+    stft.matmul_dft = matmul_dft
     x = torch.randn(1, 480 * 12)
     state = stft.init_state(1)
-    whole, _, _ = stft.analysis(x, state["analysis"])
-    out_whole, _ = stft.synthesis(whole, state["synthesis"])
-    ana, syn, specs, outs = state["analysis"], state["synthesis"], [], []
+    whole, whole_frames, ana_whole = stft.analysis(x, state["analysis"])
+    out_whole, syn_whole = stft.synthesis(whole, state["synthesis"])
+    ana, syn, specs, frames, outs = state["analysis"], state["synthesis"], [], [], []
     for hop in x.split(480, dim=1):
-        spec, _, ana = stft.analysis(hop, ana)
+        spec, frame, ana = stft.analysis(hop, ana)
         out, syn = stft.synthesis(spec, syn)
         specs.append(spec)
+        frames.append(frame)
         outs.append(out)
+    assert frames[0].shape == (1, 1, 960) and outs[0].shape == (1, 480)
+    torch.testing.assert_close(torch.cat(frames, 1), whole_frames, atol=0, rtol=0)
     torch.testing.assert_close(torch.cat(specs, 1), whole, atol=1e-6, rtol=0)
     torch.testing.assert_close(torch.cat(outs, 1), out_whole, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ana, ana_whole, atol=0, rtol=0)
+    torch.testing.assert_close(syn, syn_whole, atol=1e-5, rtol=0)
 
 
 def test_dft_matches_a_float64_reference():
