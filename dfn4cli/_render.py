@@ -191,6 +191,8 @@ def benchmark_table(report: dict[str, Any]) -> Table:
         table.add_row(label, *[fmt(r) for r in report["results"]])
     table.caption = "[1] FlopCounterMode (flops / 2) + analytic selective-scan and deep-filter terms, without the STFT"
     if "dfn3" in report:
+        block = report["settings"].get("block", 1)
+        turns = "one of its hops after each of the model's" if block == 1 else f"{block} of its hops after each {block} of the model's"
         table.caption += (f"\n[2] DeepFilterNet3's official runtime ({report['dfn3']['runtime']}), median ms per hop: "
-                          "one of its hops after each of the model's, in the same loop")  # fmt: skip
+                          f"{turns}, in the same loop")  # fmt: skip
     return table

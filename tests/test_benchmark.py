@@ -5,6 +5,7 @@ import pytest
 
 from dfn4core import ConfigError
 from dfn4core.benchmark import BenchmarkSettings, build, plot_benchmark, run_benchmark, variant_config
+from dfn4core.benchmark.timing import time_steps
 
 FAST = BenchmarkSettings(seconds=0.2, hops=5, warmup_hops=1, repeats=2, warmup_runs=1, memory_process="same")
 
@@ -89,6 +90,31 @@ def test_int8_backend_and_ratios_to_dfn3_official_runtime():
     assert s["x_dfn3"] == pytest.approx(s["median_ms"] / ref["median_ms"])
     torch_result = run_benchmark({"tiny": build(variant_config("tiny"))}, settings=FAST, dfn3=True)["results"][0]
     assert torch_result["streaming"]["x_dfn3"] > 0  # the torch step takes its turns with DFN3's too
+
+
+@pytest.mark.parametrize("block", [1, 3, 100])
+def test_model_and_reference_take_turns_in_blocks_on_the_same_hops(block):
+    """The reference runs the same hops as the model, `block` at a time after the model's; warm-up
+    hops are run by both and timed by neither."""
+    import numpy as np
+
+    settings = dataclasses.replace(FAST, warmup_hops=2, hops=5, block=block)
+    frames = np.arange(7, dtype=np.float32)[:, None, None] * np.ones((1, 1, 4), np.float32)
+    calls = []
+    result = time_steps(lambda i: calls.append(("model", i)), frames, 400, settings,
+                        lambda hop: calls.append(("reference", int(hop[0, 0]))))  # fmt: skip
+    expected = []
+    for first in range(0, 7, block):
+        turn = list(range(first, min(first + block, 7)))
+        expected += [("model", i) for i in turn] + [("reference", i) for i in turn]
+    assert calls == expected
+    assert result["hops"] == 5 and result["reference"]["block"] == block and result["hop_ms"] == 10.0
+    assert 0 <= result["median_ms"] <= result["max_ms"] and 0 <= result["reference"]["median_ms"]
+
+
+def test_a_block_below_one_is_a_config_error():
+    with pytest.raises(ConfigError, match="block"):
+        dataclasses.replace(FAST, block=0)
 
 
 def test_dfn3_reference_without_its_runtime_is_a_config_error_before_any_measurement(monkeypatch):

@@ -41,6 +41,9 @@ class BenchmarkSettings:
         memory_process: "fresh" measures peak memory in a spawned process (accurate: nothing
             cached by earlier measurements; costs a torch import), "same" in this process (fast;
             memory the allocator kept from earlier runs hides part of the growth).
+        block: streaming hops the model runs before a reference runtime runs the same hops
+            (`time_steps`): 1 is hop by hop, each hop starting with caches the other runtime has
+            filled; a few hundred times each runtime in its own warm loop.
     """
 
     seconds: float = 10.0
@@ -49,12 +52,13 @@ class BenchmarkSettings:
     repeats: int = 5
     warmup_runs: int = 1
     memory_process: str = "fresh"
+    block: int = 1
 
     def __post_init__(self) -> None:
         if self.memory_process not in ("fresh", "same"):
             raise ConfigError(f"memory_process must be 'fresh' or 'same', got {self.memory_process!r}")
-        if self.seconds <= 0 or min(self.hops, self.repeats) < 1 or min(self.warmup_hops, self.warmup_runs) < 0:
-            raise ConfigError("benchmark: need seconds > 0, hops and repeats >= 1, warm-ups >= 0")
+        if self.seconds <= 0 or min(self.hops, self.repeats, self.block) < 1 or min(self.warmup_hops, self.warmup_runs) < 0:
+            raise ConfigError("benchmark: need seconds > 0, hops, repeats and block >= 1, warm-ups >= 0")
 
 
 def variant_config(name: str) -> ModelConfig:
@@ -125,24 +129,28 @@ def time_steps(
     """Times `step(i)` for each hop i of `frames` (warmup_hops + hops, (N, 1, hop); the first
     warmup_hops untimed): median, p90, p99, max ms.
 
-    With `reference` (a stream's `step(hop)`, e.g. DeepFilterNet3's runtime), it runs one hop of the
-    same audio, `frames[i]`, after each of the model's, in the same loop, and its times come back under
-    "reference": both share whatever the machine is doing, so their ratio holds while its speed drifts.
+    With `reference` (a stream's `step(hop)`, e.g. DeepFilterNet3's runtime), the two take turns in
+    the same loop on the same audio, `settings.block` hops at a time (1: one hop of the reference
+    after each of the model's), and the reference's times come back under "reference": both share
+    whatever the machine is doing, so their ratio holds while its speed drifts.
     """  # fmt: skip
     times, reference_times = [], []
-    for i in range(settings.warmup_hops + settings.hops):
-        start = time.perf_counter()
-        step(i)
-        if i >= settings.warmup_hops:
-            times.append(time.perf_counter() - start)
-        if reference is not None:
+    total = settings.warmup_hops + settings.hops
+    for first in range(0, total, settings.block):
+        turn = range(first, min(first + settings.block, total))
+        for i in turn:
+            start = time.perf_counter()
+            step(i)
+            if i >= settings.warmup_hops:
+                times.append(time.perf_counter() - start)
+        for i in turn if reference is not None else ():
             start = time.perf_counter()
             reference(frames[i])
             if i >= settings.warmup_hops:
                 reference_times.append(time.perf_counter() - start)
     result: dict[str, Any] = {"hops": settings.hops, "hop_ms": 1e3 * frames.shape[-1] / sr, **quantiles_ms(times)}
     if reference is not None:
-        result["reference"] = quantiles_ms(reference_times)
+        result["reference"] = {**quantiles_ms(reference_times), "block": settings.block}
     return result
 
 

