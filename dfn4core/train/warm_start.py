@@ -137,6 +137,7 @@ def distill_to_teacher(
         warmup_steps: steps of linear warm-up to `lr` (0: start at `lr`).
     """
     loss_fn = DistillLoss(DistillConfig(weights=DistillWeights(emb=0.0)), student.cfg, teacher.cfg)
+    loss_fn = loss_fn.to(next(student.parameters()).device)  # as the models (no buffers today)
     updater = _Updater([p for p in student.parameters() if p.requires_grad], lr, steps, warmup_steps)
     student.eval()  # BatchNorms keep DFN3's statistics; gradients flow all the same
     for step, wave in zip(range(steps), batches):

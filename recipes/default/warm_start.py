@@ -87,8 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device of the student, the teacher and the batches (cpu, cuda, cuda:1, ...); "
+                        "DFN3's official graphs, the check of a DFN3 teacher, run on the CPU")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise SystemExit(f"--device {args.device!r}: not a torch device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: CUDA is not available on this machine")
     torch.manual_seed(args.seed)
 
     cfg = dataclasses.replace(ModelConfig.variant(args.variant), temporal=args.temporal)
@@ -109,11 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         reference_name = "DFN3"
     if student.cfg != cfg:
         raise SystemExit(f"{args.init} is not a {args.variant} model")
-    stream = batches(args.data, args.batch_size, args.seed)
+    student, teacher = student.to(device), teacher.to(device)
+    stream = (batch.to(device) for batch in batches(args.data, args.batch_size, args.seed))
     held_out = next(stream)[:4]
     with torch.no_grad():
         if args.teacher is None:
-            official = load_dfn3(args.archive, threads=torch.get_num_threads())(held_out).wave
+            official = load_dfn3(args.archive, threads=torch.get_num_threads())(held_out.cpu()).wave.to(device)
             check = snr_db(official, teacher(held_out).wave)
             if check < 60:
                 logging.error("the teacher does not compute DFN3 (%.1f dB): stop", check)
