@@ -37,6 +37,18 @@ def test_dnsmos_recipe_scores_one_window_of_ovrl():
     assert cfg.freeze_norm and cfg.model["temporal"] == "gru"
 
 
+def test_gpu_distillation_recipe_is_teacher_only_as_warm_start_is():
+    """train_lite_distill_gpu.toml is warm_start.py's end-to-end stage at GPU size: the teacher's
+    output is the only target, BatchNorms frozen, a GRU lite."""
+    import dataclasses
+
+    cfg = load_train_config(RECIPES / "default" / "train_lite_distill_gpu.toml")
+    assert all(value == 0.0 for value in dataclasses.asdict(cfg.loss.weights).values())
+    assert cfg.distill.weights.emb == 0.0 and min(cfg.distill.weights.spec, cfg.distill.weights.df) > 0
+    assert cfg.freeze_norm and cfg.model["temporal"] == "gru" and cfg.variant == "lite"
+    assert cfg.optim.weight_decay == 0.0 and cfg.optim.lr_min == pytest.approx(0.01 * cfg.optim.lr)
+
+
 @pytest.mark.slow
 def test_warm_start_cuts_and_fits_a_lite_from_the_full(tmp_path, real_dir):
     """recipes/default/warm_start.py end to end on a few real recordings: the lite is cut from the
@@ -68,3 +80,53 @@ def test_warm_start_cuts_and_fits_a_lite_from_the_full(tmp_path, real_dir):
     if not __import__("torch").cuda.is_available():
         with pytest.raises(SystemExit, match="CUDA is not available"):
             warm_start.main([*args, "--device", "cuda"])
+
+
+def test_pack_data_packs_a_data_configs_training_manifests(tmp_path):
+    """pack_corpus.py pack-data: every CSV manifest of the training mixes as Opus/FLAC files with
+    relative paths, at most --max-hours of each, and a data.toml without a validation set that loads
+    and mixes."""
+    import csv
+    import importlib.util
+    import sys
+
+    import numpy as np
+    import soundfile as sf
+
+    from dfn4core.config import DspConfig
+    from dfn4core.data.loader import build_dataset
+
+    sys.path.insert(0, str(RECIPES / "default"))
+    try:
+        spec = importlib.util.spec_from_file_location("pack_corpus", RECIPES / "default" / "pack_corpus.py")
+        pack_corpus = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(pack_corpus)
+    finally:
+        sys.path.remove(str(RECIPES / "default"))
+    rng = np.random.default_rng(0)
+    corpus = tmp_path / "corpus"
+    for kind, count in (("speech", 3), ("noise", 2)):
+        (corpus / kind).mkdir(parents=True)
+        with open(corpus / f"train_{kind}.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["path", "source", "seconds", "sr", "category"])
+            writer.writeheader()
+            for i in range(count):
+                sf.write(corpus / kind / f"{i}.wav", 0.1 * rng.standard_normal(24000).astype(np.float32), 16000)
+                writer.writerow({"path": f"{kind}/{i}.wav", "source": "test", "seconds": 1.5, "sr": 16000, "category": "x"})
+    mix = 'speech = ["corpus/train_speech.csv"]\nnoise = ["corpus/train_noise.csv"]\n'
+    data = tmp_path / "data.toml"
+    data.write_text(f'seed = 0\nsegment_s = 1.0\ncache_dir = "cache"\n[train]\nnum_items = 4\n[[train.mix]]\n{mix}'
+                    f"[valid]\nnum_items = 2\n[[valid.mix]]\n{mix}")  # fmt: skip
+    pack_corpus.main(["pack-data", "--data", str(data), "--out", str(tmp_path / "pack"), "--max-hours", str(2.9 / 3600)])
+    pack = tmp_path / "pack"
+    with open(pack / "train_speech.csv", newline="") as f:
+        speech = list(csv.DictReader(f))
+    assert len(speech) == 2  # 2 x 1.5 s reach the 2.9 s cap; the third file is left out
+    assert all((pack / row["path"]).is_file() and row["path"].endswith(".opus") and row["category"] == "x" for row in speech)
+    cfg = load_data_config(pack / "data.toml")
+    assert cfg.valid is None or not (cfg.valid.mix or cfg.valid.paired)
+    item = build_dataset(cfg, "train", DspConfig())[0]
+    assert item["noisy"].shape == item["clean"].shape and item["noisy"].abs().max() > 0
+    (tmp_path / "folder.toml").write_text('[train]\nnum_items = 1\n[[train.mix]]\nspeech = ["corpus/speech"]\nnoise = ["corpus/noise"]\n')
+    with pytest.raises(SystemExit, match="only CSV manifests"):
+        pack_corpus.main(["pack-data", "--data", str(tmp_path / "folder.toml"), "--out", str(tmp_path / "pack2")])

@@ -2,6 +2,13 @@
 
     python recipes/default/pack_corpus.py pack --corpus ~/dfn4-corpus --out PACK [--tts-share 0.5]
     python recipes/default/pack_corpus.py unpack PACK          # on the GPU machine: regenerates noises
+    python recipes/default/pack_corpus.py pack-data --data recipes/default/data_real_distill.toml \
+        --out PACK [--max-hours 0.5]                           # the training split of any data config
+
+`pack-data` packs whatever the training mixes of a data config name (the real-audio manifests of
+real_audio.py, for the lite's distillation on a GPU): every CSV manifest's files as Ogg/Opus (RIRs
+as 16-bit FLAC), at most --max-hours of each manifest (a seeded random choice of its files), the
+manifests with relative paths and the config as PACK/data.toml without its validation set.
 
 `pack` writes the training split only (no validation data: validate on the full corpus at home):
 speech and recorded noise as Ogg/Opus (about 14-24 kb/s: speech is band-limited already, the codec
@@ -133,7 +140,68 @@ def pack_data_toml() -> str:
     return header + "# paths relative to this file. No validation set travels (train with valid_every = 0).\n" + tomli_w.dumps(cfg)
 
 
-def main() -> None:
+def pack_data(args: argparse.Namespace) -> None:
+    """The training split of the data config `args.data` as a pack (see the module docstring)."""
+    cfg = tomllib.loads(args.data.read_text())
+    base, out = args.data.resolve().parent, args.out
+    packed: dict[Path, str] = {}  # source manifest -> its name in the pack
+    total_s = 0.0
+    for mix in cfg.get("train", {}).get("mix", []):
+        for key in ("speech", "noise", "rir"):
+            entries = [mix[key]] if isinstance(mix.get(key), str) else mix.get(key, [])
+            names = []
+            for entry in entries:
+                manifest = (base / Path(entry).expanduser()).resolve()
+                if manifest.suffix.lower() != ".csv":
+                    raise SystemExit(f"pack-data: {entry}: only CSV manifests are packed (a folder: list it in a manifest)")
+                if manifest not in packed:
+                    name = manifest.name
+                    if name in packed.values():
+                        raise SystemExit(f"pack-data: two manifests named {name}")
+                    total_s += _pack_manifest(manifest, out, name, key, args)
+                    packed[manifest] = name
+                names.append(packed[manifest])
+            if key in mix:
+                mix[key] = names
+    cfg.pop("valid", None)
+    cfg["cache_dir"] = "cache"
+    header = f"# A pack of the training split of {args.data.name} (recipes/default/pack_corpus.py pack-data):\n"
+    (out / "data.toml").write_text(header + "# paths relative to this file, no validation set.\n" + tomli_w.dumps(cfg))
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"pack: {len(packed)} manifests, {total_s / 3600:.2f} h, {size / 2**20:.1f} MiB in {out}")
+
+
+def _pack_manifest(manifest: Path, out: Path, name: str, key: str, args: argparse.Namespace) -> float:
+    """Encodes the files of one manifest (at most args.max_hours of them) into out/<stem>/; returns seconds."""
+    rows = read_rows(manifest)
+    order = np.random.default_rng(seed_of(args.seed, "pack-data", name)).permutation(len(rows))
+    kept, seconds = [], 0.0
+    for i in order:
+        if args.max_hours is not None and seconds >= args.max_hours * 3600:
+            break
+        row, src = rows[i], resolve(manifest, rows[i]["path"])
+        if key == "rir":
+            x, sr = sf.read(src, dtype="float32")
+            dst = out / manifest.stem / f"{i:05d}.flac"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(dst, x, sr, subtype="PCM_16")
+            length, rate = len(x) / sr, sr
+        else:
+            dst = out / manifest.stem / f"{i:05d}.opus"
+            length, rate = write_opus(src, dst, LEVEL_SPEECH if key == "speech" else LEVEL_NOISE)
+        seconds += length
+        kept.append({**row, "path": str(dst.relative_to(out)), "seconds": round(length, 3), "sr": rate})
+    kept.sort(key=lambda r: r["path"])
+    fields = list(dict.fromkeys(["path", *(k for r in kept for k in r)]))
+    with open(out / name, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(kept)
+    print(f"{name}: {len(kept)} of {len(rows)} files, {seconds / 3600:.2f} h")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pack", help="write the compact copy")
@@ -146,8 +214,13 @@ def main() -> None:
     u = sub.add_parser("unpack", help="regenerate the generated noises of a pack")
     u.add_argument("pack", type=Path)
     u.add_argument("--seed", type=int, default=0, help="build_corpus.py's --seed")
-    args = parser.parse_args()
-    {"pack": pack, "unpack": unpack}[args.command](args)
+    d = sub.add_parser("pack-data", help="pack the training split of any data config (CSV manifests)")
+    d.add_argument("--data", type=Path, required=True)
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--max-hours", type=float, default=None, help="at most this much audio of each manifest")
+    d.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    {"pack": pack, "unpack": unpack, "pack-data": pack_data}[args.command](args)
 
 
 if __name__ == "__main__":
