@@ -144,6 +144,7 @@ def pack_data(args: argparse.Namespace) -> None:
     """The training split of the data config `args.data` as a pack (see the module docstring)."""
     cfg = tomllib.loads(args.data.read_text())
     base, out = args.data.resolve().parent, args.out
+    out.mkdir(parents=True, exist_ok=True)
     packed: dict[Path, str] = {}  # source manifest -> its name in the pack
     total_s = 0.0
     for mix in cfg.get("train", {}).get("mix", []):
