@@ -143,7 +143,9 @@ def time_steps(
             step(i)
             if i >= settings.warmup_hops:
                 times.append(time.perf_counter() - start)
-        for i in turn if reference is not None else ():
+        if reference is None:
+            continue
+        for i in turn:
             start = time.perf_counter()
             reference(frames[i])
             if i >= settings.warmup_hops:

@@ -68,6 +68,22 @@ def write_opus(src: Path, dst: Path, level: float) -> tuple[float, int]:
     return len(x) / rate, rate
 
 
+def write_flac16(src: Path, dst: Path) -> tuple[float, int]:
+    """A RIR as 16-bit FLAC at its own rate; returns (seconds, rate)."""
+    x, sr = sf.read(src, dtype="float32")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(dst, x, sr, subtype="PCM_16")
+    return len(x) / sr, sr
+
+
+def pack_toml(cfg: dict, source: str) -> str:
+    """A data config for a pack: its training mixes as given (manifests beside the file), no valid set."""
+    cfg = {**cfg, "cache_dir": "cache"}
+    cfg.pop("valid", None)
+    header = f"# A pack made by recipes/default/pack_corpus.py: the training split of {source},\n"
+    return header + "# paths relative to this file. No validation set travels (train with valid_every = 0).\n" + tomli_w.dumps(cfg)
+
+
 def pack(args: argparse.Namespace) -> None:
     corpus, out = args.corpus.expanduser(), args.out
     man = corpus / "manifests"
@@ -94,10 +110,8 @@ def pack(args: argparse.Namespace) -> None:
     for i, row in enumerate(read_rows(manifest)):
         if rng.random() >= args.rir_share:
             continue
-        x, sr = sf.read(resolve(manifest, row["path"]), dtype="float32")
         dst = out / "rir" / f"{i:05d}.flac"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(dst, x, sr, subtype="PCM_16")
+        write_flac16(resolve(manifest, row["path"]), dst)
         rows_out["rir"].append({**row, "path": str(dst.relative_to(out))})
     for kind, rows in rows_out.items():
         with open(out / f"train_{kind}.csv", "w", newline="") as f:
@@ -131,13 +145,10 @@ def regenerate(job: tuple[str, Path, int]) -> None:
 def pack_data_toml() -> str:
     """recipes/default/data.toml for a pack: its training mixes with manifests beside the file, no valid set."""
     cfg = tomllib.loads((Path(__file__).resolve().parent / "data.toml").read_text())
-    cfg.pop("valid", None)
-    cfg["cache_dir"] = "cache"
     for mix in cfg["train"]["mix"]:
         for key in ("speech", "noise", "rir"):
             mix[key] = [Path(path).name for path in mix[key]]
-    header = "# A pack made by recipes/default/pack_corpus.py: the training split of recipes/default/data.toml,\n"
-    return header + "# paths relative to this file. No validation set travels (train with valid_every = 0).\n" + tomli_w.dumps(cfg)
+    return pack_toml(cfg, "recipes/default/data.toml")
 
 
 def pack_data(args: argparse.Namespace) -> None:
@@ -164,10 +175,7 @@ def pack_data(args: argparse.Namespace) -> None:
                 names.append(packed[manifest])
             if key in mix:
                 mix[key] = names
-    cfg.pop("valid", None)
-    cfg["cache_dir"] = "cache"
-    header = f"# A pack of the training split of {args.data.name} (recipes/default/pack_corpus.py pack-data):\n"
-    (out / "data.toml").write_text(header + "# paths relative to this file, no validation set.\n" + tomli_w.dumps(cfg))
+    (out / "data.toml").write_text(pack_toml(cfg, args.data.name))
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"pack: {len(packed)} manifests, {total_s / 3600:.2f} h, {size / 2**20:.1f} MiB in {out}")
 
@@ -182,11 +190,8 @@ def _pack_manifest(manifest: Path, out: Path, name: str, key: str, args: argpars
             break
         row, src = rows[i], resolve(manifest, rows[i]["path"])
         if key == "rir":
-            x, sr = sf.read(src, dtype="float32")
             dst = out / manifest.stem / f"{i:05d}.flac"
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(dst, x, sr, subtype="PCM_16")
-            length, rate = len(x) / sr, sr
+            length, rate = write_flac16(src, dst)
         else:
             dst = out / manifest.stem / f"{i:05d}.opus"
             length, rate = write_opus(src, dst, LEVEL_SPEECH if key == "speech" else LEVEL_NOISE)
