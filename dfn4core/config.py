@@ -109,6 +109,10 @@ class ModelConfig:
         expand: Mamba inner width / model width.
         df_orders: deep-filter orders combined by MultiResolutionDF, ascending.
         df_pathway_kernel: frames of the DF decoder's conv pathway over the DF encoder's output.
+        views: True: the hybrid encoder's waveform and phase views, fused with the spectral one by
+            CrossDomainAttention (the design); False: the spectral view alone (DFN3's encoder).
+            Without them a streaming hop costs about 0.13x of DFN3's less (docs/performance.md);
+            `wave_ch`, `wave_kernel`, `attn_dim` and `attn_heads` are then unused.
         wave_ch: learned filters of the WaveformEncoder.
         wave_kernel: length in samples of each learned analysis filter (hop of kernel/2).
         attn_dim: width of the CrossDomainAttention tokens.
@@ -133,6 +137,7 @@ class ModelConfig:
     expand: int = 2
     df_orders: tuple[int, ...] = (3, 5, 7)
     df_pathway_kernel: int = 5
+    views: bool = True
     wave_ch: int = 32
     wave_kernel: int = 32
     attn_dim: int = 64
@@ -185,10 +190,11 @@ class ModelConfig:
 
     @classmethod
     def lite(cls) -> ModelConfig:
-        """DFN3's conv layout (its conv weights fit) with narrower, fewer temporal blocks."""
+        """DFN3's conv layout (its conv weights fit) with narrower, fewer temporal blocks, and the
+        spectral view alone: the waveform and phase views cost a fixed part of every streaming hop
+        that the lite's half of DFN3's runtime cannot hold (docs/models.md, "The lite")."""
         return dataclasses.replace(
-            cls.full(), emb_dim=192, enc_layers=1, erb_dec_layers=1, df_dec_layers=1, df_orders=(3, 5), wave_ch=16,
-            attn_dim=32,
+            cls.full(), emb_dim=192, enc_layers=1, erb_dec_layers=1, df_dec_layers=1, df_orders=(3, 5), views=False,
         )  # fmt: skip
 
     @classmethod

@@ -20,6 +20,7 @@ def test_variants_differ_only_where_declared():
     assert lite.dsp == full.dsp and lite.conv_ch == full.conv_ch  # DFN3's conv weights fit both
     assert len(lite.df_orders) < len(full.df_orders) and lite.emb_dim < full.emb_dim
     assert lite.erb_dec_layers + lite.df_dec_layers < full.erb_dec_layers + full.df_dec_layers
+    assert full.views and not lite.views  # the lite's streaming budget has no room for them
 
 
 @pytest.mark.parametrize("variant", ["full", "lite", "tiny"])

@@ -130,3 +130,30 @@ def test_pack_data_packs_a_data_configs_training_manifests(tmp_path):
     (tmp_path / "folder.toml").write_text('[train]\nnum_items = 1\n[[train.mix]]\nspeech = ["corpus/speech"]\nnoise = ["corpus/noise"]\n')
     with pytest.raises(SystemExit, match="only CSV manifests"):
         pack_corpus.main(["pack-data", "--data", str(tmp_path / "folder.toml"), "--out", str(tmp_path / "pack2")])
+
+
+def test_drop_views_writes_the_model_without_them_and_refuses_one_without(tmp_path, capsys):
+    """recipes/default/drop_views.py on a tiny checkpoint: the result has no views and, its attention
+    output being zero at init, the same output as the model on a 16 kHz stereo recording."""
+    import importlib.util
+
+    import numpy as np
+    import soundfile as sf
+
+    from dfn4core.config import ModelConfig
+    from dfn4core.model.checkpoint import load_model, save_model
+    from dfn4core.model.dfnet4 import DFN4
+
+    spec = importlib.util.spec_from_file_location("drop_views", RECIPES / "default" / "drop_views.py")
+    drop_views = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drop_views)
+    save_model(DFN4(ModelConfig.tiny()), tmp_path / "tiny.safetensors")
+    sf.write(tmp_path / "rec.wav", 0.1 * np.random.default_rng(0).standard_normal((8000, 2)), 16000)
+    args = [str(tmp_path / "tiny.safetensors"), "-o", str(tmp_path / "nv.safetensors"), "--check", str(tmp_path / "rec.wav")]
+    assert drop_views.main(args) == 0
+    assert "from the model's" in capsys.readouterr().out
+    model = load_model(tmp_path / "nv.safetensors")
+    assert not model.cfg.views and not hasattr(model.encoder, "attention")
+    with pytest.raises(SystemExit, match="no waveform and phase views"):
+        drop_views.main([str(tmp_path / "nv.safetensors"), "-o", str(tmp_path / "again.safetensors")])
+    assert not (tmp_path / "again.safetensors").exists()

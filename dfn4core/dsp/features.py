@@ -88,13 +88,14 @@ def _mul_conj(a: Tensor, b: Tensor) -> Tensor:
 class Features(nn.Module):
     """Computes the ERB, DF and phase features of a spectrogram, carrying their state.
 
-    Shapes: spec (B, T, F, 2) -> erb (B, 1, T, E), df (B, 2, T, F_df), phase (B, 4, T, F_df).
-    State: "erb_mean" (B, E), "df_mean" (B, F_df), "prev_df" (B, F_df, 2).
+    Shapes: spec (B, T, F, 2) -> erb (B, 1, T, E), df (B, 2, T, F_df), phase (B, 4, T, F_df), or
+    None where `phase` is False (a model without the phase view: neither computed nor carried).
+    State: "erb_mean" (B, E), "df_mean" (B, F_df), and with `phase` "prev_df" (B, F_df, 2).
     """
 
-    def __init__(self, dsp: DspConfig):
+    def __init__(self, dsp: DspConfig, phase: bool = True):
         super().__init__()
-        self.dsp = dsp
+        self.dsp, self.phase = dsp, phase
         widths = erb_widths(dsp.sr, dsp.fft_size, dsp.nb_erb, dsp.min_nb_erb_freqs)
         average, expand = erb_matrices(widths)
         self.register_buffer("erb_average", average, persistent=False)
@@ -108,18 +109,20 @@ class Features(nn.Module):
 
     def init_state(self, batch: int, device=None, dtype=None) -> State:
         e, f = self.dsp.nb_erb, self.dsp.nb_df
-        return {
+        state = {
             # DFN3's initial values: a plausible level, so the first second is not far off.
             "erb_mean": torch.linspace(-60.0, -90.0, e, device=device, dtype=dtype).expand(batch, e).clone(),
             "df_mean": torch.linspace(1e-3, 1e-4, f, device=device, dtype=dtype).expand(batch, f).clone(),
-            "prev_df": torch.zeros(batch, f, 2, device=device, dtype=dtype),
         }
+        if self.phase:
+            state["prev_df"] = torch.zeros(batch, f, 2, device=device, dtype=dtype)
+        return state
 
     def erb_db(self, spec: Tensor) -> Tensor:
         """Band log-power (B, T, E) in dB."""
         return DB_PER_NEPER * torch.log(power(spec) @ self.erb_average + POWER_FLOOR)
 
-    def forward(self, spec: Tensor, state: State) -> tuple[Tensor, Tensor, Tensor, State]:
+    def forward(self, spec: Tensor, state: State) -> tuple[Tensor, Tensor, Tensor | None, State]:
         alpha = self.dsp.norm_alpha
         db = self.erb_db(spec)
         mean, erb_mean = ema(db, state["erb_mean"], alpha)
@@ -129,6 +132,8 @@ class Features(nn.Module):
         mag, df_mean = ema(power(low).sqrt(), state["df_mean"], alpha)
         unit = low * torch.rsqrt(mag.clamp_min(DF_MEAN_FLOOR)).unsqueeze(-1)
         df = rearrange(unit, "b t f c -> b c t f")  # c: real, imaginary
+        if not self.phase:
+            return erb, df, None, {"erb_mean": erb_mean, "df_mean": df_mean}
 
         prev = state["prev_df"][:, None]  # the frame before each frame
         if unit.shape[1] > 1:  # (one frame, a streaming hop: no concatenation with an empty slice)

@@ -264,7 +264,7 @@ class DFN3(nn.Module):
         self.cfg = Dfn3Config.from_files(files, source)
         dsp = self.cfg.dsp
         self.stft = Stft(dsp.fft_size, dsp.hop_size)
-        self.features = Features(dsp)
+        self.features = Features(dsp, phase=False)
         self.history_size = max(self.cfg.df_order - 1, dsp.lookahead)
         self.mrdf = MultiResolutionDF((self.cfg.df_order,))
         options = ort.SessionOptions()

@@ -50,7 +50,7 @@ class DFN4(nn.Module):
         self.cfg = cfg = cfg or ModelConfig.full()
         dsp = cfg.dsp
         self.stft = Stft(dsp.fft_size, dsp.hop_size)
-        self.features = Features(dsp)
+        self.features = Features(dsp, phase=cfg.views)
         self.encoder = HybridEncoder(cfg)
         self.erb_decoder = ErbDecoder(cfg)
         self.df_decoder = DfDecoder(cfg)

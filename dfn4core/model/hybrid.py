@@ -120,6 +120,8 @@ class CrossDomainAttention(nn.Module):
 class HybridEncoder(nn.Module):
     """Spectral + waveform + phase encoders, CrossDomainAttention, SqueezedMamba and the LSNR head.
 
+    With `cfg.views` False only the spectral encoder feeds the SqueezedMamba (DFN3's encoder), and
+    `phase` and `frames` are not read (None will do).
     Shapes: erb (B, 1, T, E), df (B, 2, T, F_df), phase (B, 4, T, F_df), frames (B, T, N)
     -> emb (B, T, W), lsnr (B, T), Skips; W = cfg.emb_width.
     """
@@ -127,9 +129,11 @@ class HybridEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.spectral = SpectralEncoder(cfg)
-        self.waveform = WaveformEncoder(cfg)
-        self.phase = PhaseEncoder(cfg)
-        self.attention = CrossDomainAttention(cfg.emb_width, cfg.attn_dim, cfg.attn_heads, n_domains=3)
+        self.views = cfg.views
+        if cfg.views:
+            self.waveform = WaveformEncoder(cfg)
+            self.phase = PhaseEncoder(cfg)
+            self.attention = CrossDomainAttention(cfg.emb_width, cfg.attn_dim, cfg.attn_heads, n_domains=3)
         self.temporal = SqueezedMamba(
             cfg.emb_width,
             cfg.emb_dim,
@@ -150,10 +154,11 @@ class HybridEncoder(nn.Module):
         }
 
     def forward(
-        self, erb: Tensor, df: Tensor, phase: Tensor, frames: Tensor, state: State
+        self, erb: Tensor, df: Tensor, phase: Tensor | None, frames: Tensor | None, state: State
     ) -> tuple[Tensor, Tensor, Skips, State]:
         spectral, skips, spectral_state = self.spectral(erb, df, sub(state, "spectral"))
-        views = (spectral, self.waveform(frames), self.phase(phase))
-        emb, temporal_state = self.temporal(self.attention(views), sub(state, "temporal"))
+        if self.views:
+            spectral = self.attention((spectral, self.waveform(frames), self.phase(phase)))
+        emb, temporal_state = self.temporal(spectral, sub(state, "temporal"))
         new_state = {**prefixed("spectral", spectral_state), **prefixed("temporal", temporal_state)}
         return emb, self.lsnr(emb), skips, new_state

@@ -23,6 +23,7 @@ the lite came back from it on a CPU budget is in docs/models.md ("The lite: wher
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import torch
@@ -35,6 +36,7 @@ from dfn4core.model.mamba import GRUBlock, SqueezedMamba
 
 logger = logging.getLogger(__name__)
 
+VIEW_FIELDS = ("wave_ch", "wave_kernel", "attn_dim", "attn_heads")  # config of the views alone
 GATES = 3  # rows of a torch GRU's weights: (r, z, n), each hidden_size long
 
 
@@ -70,11 +72,37 @@ def shrink(teacher: DFN4, student: DFN4) -> DFN4:
             teacher.df_decoder.temporal, student.df_decoder.temporal, "df_decoder.temporal", teacher.df_decoder.out
         )
         _shrink_df_decoder(teacher, student, df_units)
-        if student.encoder.attention.out.weight.shape != teacher.encoder.attention.out.weight.shape:
+        if s_cfg.views and (
+            not t_cfg.views or student.encoder.attention.out.weight.shape != teacher.encoder.attention.out.weight.shape
+        ):
             student.encoder.attention.out.weight.zero_()
             student.encoder.attention.out.bias.zero_()
     logger.info("shrink: %d of %d parameters copied unchanged", copied, sum(p.numel() for p in student.parameters()))
     return student
+
+
+def drop_views(model: DFN4) -> DFN4:
+    """The same network without the hybrid encoder's waveform and phase views (`views = False`).
+
+    Every other weight is copied; the config's widths of the views take their defaults. The result computes `model` exactly where CrossDomainAttention's
+    output layer is zero (a warm start before training) and differs by what that layer adds
+    otherwise; the size of that layer's weights is logged.
+    """
+    if not model.cfg.views:
+        raise ConfigError("the model has no waveform and phase views to drop")
+    out = model.encoder.attention.out
+    logger.info(
+        "drop_views: the attention's output layer had max |weight| %.3g, max |bias| %.3g",
+        out.weight.abs().max().item(),
+        out.bias.abs().max().item(),
+    )
+    # The views' widths are unused without them: their defaults, so that configs compare equal
+    # (the lite cut from a full with views is then `ModelConfig.lite()`).
+    unused = {f.name: f.default for f in dataclasses.fields(model.cfg) if f.name in VIEW_FIELDS}
+    student = DFN4(dataclasses.replace(model.cfg, views=False, **unused)).to(out.weight.device)
+    student.freeze_norm = model.freeze_norm
+    student.load_state_dict({k: v for k, v in model.state_dict().items() if k in student.state_dict()})
+    return student.train(model.training)
 
 
 def top_units(importance: Tensor, groups: int, keep: int) -> Tensor:

@@ -47,6 +47,20 @@ def test_frame_by_frame_equals_whole():
         torch.testing.assert_close(state[name], whole[3][name], atol=1e-4, rtol=1e-5)
 
 
+def test_without_phase_the_other_features_and_their_state_are_the_same():
+    """A model without the phase view (`views = False`) neither computes nor carries the phase."""
+    with_phase, without = Features(DspConfig()), Features(DspConfig(), phase=False)
+    spec = _spec(0.1 * torch.randn(2, 480 * 12))
+    erb, df, phase, state = with_phase(spec, with_phase.init_state(2))
+    erb_only, df_only, none, state_only = without(spec, without.init_state(2))
+    assert none is None and phase is not None
+    assert set(without.init_state(2)) == set(state_only) == set(state) - {"prev_df"}
+    torch.testing.assert_close(erb_only, erb, atol=0, rtol=0)
+    torch.testing.assert_close(df_only, df, atol=0, rtol=0)
+    for name in state_only:
+        torch.testing.assert_close(state_only[name], state[name], atol=0, rtol=0)
+
+
 def test_shapes_and_ranges():
     feats = Features(DspConfig())
     erb, df, phase, _ = feats(_spec(0.1 * torch.randn(1, 480 * 20)), feats.init_state(1))

@@ -20,7 +20,8 @@ def _trained_looking(model: DFN4) -> DFN4:
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0, 0.2)
-        model.encoder.attention.out.weight.normal_(0, 0.05)
+        if model.cfg.views:
+            model.encoder.attention.out.weight.normal_(0, 0.05)
     return model.eval()
 
 

@@ -9,7 +9,7 @@ from testaudio import make_noisy
 from dfn4core.config import ModelConfig
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4
-from dfn4core.model.shrink import shrink, top_units
+from dfn4core.model.shrink import drop_views, shrink, top_units
 from dfn4core.train.warm_start import distill_to_teacher, fit_temporal
 
 # A tiny teacher shaped like the full (two GRU layers in each decoder, orders 3, 5, 7) and its lite.
@@ -101,6 +101,32 @@ def test_lite_from_full_shapes_and_fit():
     fit_temporal(student, teacher, iter([x] * 12), steps=12, lr=5e-3, on_step=lambda s, l: history.append(l))
     assert set(history[0]) == {"encoder.temporal", "erb_decoder.temporal", "df_decoder"}
     assert sum(history[-1].values()) < sum(history[0].values())
+
+
+def test_a_student_without_views_is_cut_from_a_teacher_with_them():
+    student = shrink(teacher_model(), DFN4(dataclasses.replace(STUDENT, views=False)))
+    assert not hasattr(student.encoder, "attention") and not hasattr(student.encoder, "waveform")
+    x = wave(0.4, seed=5)
+    assert torch.isfinite(run(student, x)).all()
+
+
+def test_dropping_silent_views_keeps_the_output_and_live_ones_change_it():
+    teacher = teacher_model()
+    live = drop_views(teacher)
+    assert not live.cfg.views
+    assert live.cfg == dataclasses.replace(TEACHER, views=False, wave_ch=32, wave_kernel=32, attn_dim=64, attn_heads=4)
+    x = wave(0.4, seed=3)
+    assert (run(live, x) - run(teacher, x)).abs().max() > 1e-4  # the attention added something
+    with torch.no_grad():
+        teacher.encoder.attention.out.weight.zero_()
+        teacher.encoder.attention.out.bias.zero_()
+    silent = drop_views(teacher)
+    torch.testing.assert_close(run(silent, x), run(teacher, x), atol=1e-6, rtol=0)
+    dropped = sum(p.numel() for n, p in teacher.named_parameters() if n.startswith(("encoder.waveform",
+                  "encoder.phase", "encoder.attention")))  # fmt: skip
+    assert sum(p.numel() for p in silent.parameters()) == sum(p.numel() for p in teacher.parameters()) - dropped
+    with pytest.raises(ConfigError, match="no waveform and phase views"):
+        drop_views(silent)
 
 
 def test_distill_warmup_starts_with_small_steps():
