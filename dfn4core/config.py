@@ -111,7 +111,7 @@ class ModelConfig:
         df_pathway_kernel: frames of the DF decoder's conv pathway over the DF encoder's output.
         views: True: the hybrid encoder's waveform and phase views, fused with the spectral one by
             CrossDomainAttention (the design); False: the spectral view alone (DFN3's encoder).
-            Without them a streaming hop costs about 0.13x of DFN3's less (docs/performance.md);
+            Without them the lite's streaming hop costs about a quarter less (docs/performance.md);
             `wave_ch`, `wave_kernel`, `attn_dim` and `attn_heads` are then unused.
         wave_ch: learned filters of the WaveformEncoder.
         wave_kernel: length in samples of each learned analysis filter (hop of kernel/2).

@@ -84,9 +84,10 @@ def shrink(teacher: DFN4, student: DFN4) -> DFN4:
 def drop_views(model: DFN4) -> DFN4:
     """The same network without the hybrid encoder's waveform and phase views (`views = False`).
 
-    Every other weight is copied; the config's widths of the views take their defaults. The result computes `model` exactly where CrossDomainAttention's
-    output layer is zero (a warm start before training) and differs by what that layer adds
-    otherwise; the size of that layer's weights is logged.
+    Every other weight is copied; the config's widths of the views take their defaults. The result
+    computes `model` exactly where CrossDomainAttention's output layer is zero (a warm start before
+    training) and differs by what that layer adds otherwise; the size of that layer's weights is
+    logged.
     """
     if not model.cfg.views:
         raise ConfigError("the model has no waveform and phase views to drop")
