@@ -102,7 +102,8 @@ def drop_views(model: DFN4) -> DFN4:
     unused = {f.name: f.default for f in dataclasses.fields(model.cfg) if f.name in VIEW_FIELDS}
     student = DFN4(dataclasses.replace(model.cfg, views=False, **unused)).to(out.weight.device)
     student.freeze_norm = model.freeze_norm
-    student.load_state_dict({k: v for k, v in model.state_dict().items() if k in student.state_dict()})
+    kept = student.state_dict().keys()
+    student.load_state_dict({k: v for k, v in model.state_dict().items() if k in kept})
     return student.train(model.training)
 
 

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
@@ -26,6 +27,7 @@ from dfn4core.io import read_audio, resample  # noqa: E402
 from dfn4core.model.checkpoint import load_model, save_model  # noqa: E402
 from dfn4core.model.shrink import drop_views  # noqa: E402
 from dfn4core.pretrained import resolve_model  # noqa: E402
+from warm_start import snr_db  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.check}: shorter than one hop")
         wave = torch.from_numpy(audio[:, :hops]).float()
         with torch.no_grad():
-            before, after = model(wave).wave, result(wave).wave
-        snr = 10 * torch.log10(before.square().sum() / (before - after).square().sum().clamp_min(1e-20))
+            snr = snr_db(model(wave).wave, result(wave).wave)
         print(f"{args.check.name}: the output without the views is {snr:.1f} dB from the model's")
     print(save_model(result, args.out))
     return 0
