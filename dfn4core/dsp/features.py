@@ -16,6 +16,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from dfn4core.config import DspConfig
+from dfn4core.dsp.complex import mul_conj
 from dfn4core.dsp.erb import erb_matrices, erb_widths
 from dfn4core.state import State
 
@@ -64,25 +65,6 @@ def power(z: Tensor) -> Tensor:
 def _phasor(z: Tensor) -> Tensor:
     """Complex (..., 2) -> unit phasor (..., 2); zero stays zero."""
     return z * torch.rsqrt(power(z).unsqueeze(-1) + PHASOR_EPS)
-
-
-# b -> the (2 x 2) real matrix of conj(b) acting on a = (re, im) from the left, flattened (in, out):
-# a * conj(b) = (a0 b0 + a1 b1, a1 b0 - a0 b1) = a @ [[b0, -b1], [b1, b0]].
-_CONJ_MATRIX = ((1.0, 0.0, 0.0, 1.0), (0.0, -1.0, 1.0, 0.0))
-
-
-def _mul_conj(a: Tensor, b: Tensor) -> Tensor:
-    """a * conj(b) for complex as a trailing dim of 2.
-
-    Eager: the written-out product (fastest in torch). Traced: b's (2 x 2) matrices by one matmul,
-    then one product and one sum with a (5 graph nodes instead of 11; the same sums).
-    """
-    if torch.jit.is_tracing():
-        conj = (b @ b.new_tensor(_CONJ_MATRIX)).unflatten(-1, (2, 2))  # ..., in, out
-        return (a.unsqueeze(-1) * conj).sum(-2)
-    re = a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1]
-    im = a[..., 1] * b[..., 0] - a[..., 0] * b[..., 1]
-    return torch.stack((re, im), dim=-1)
 
 
 class Features(nn.Module):
@@ -140,7 +122,7 @@ class Features(nn.Module):
             prev = torch.cat((prev, unit[:, :-1]), dim=1)
         neighbour = torch.cat((unit[:, :, :1], unit[:, :, :-1]), dim=2)
         # Both phase steps at once (one product and one phasor: half the nodes of a streaming hop).
-        steps = _phasor(_mul_conj(unit.unsqueeze(-2), torch.stack((prev, neighbour), dim=-2))) * self.phase_sign
+        steps = _phasor(mul_conj(unit.unsqueeze(-2), torch.stack((prev, neighbour), dim=-2))) * self.phase_sign
         phase = rearrange(steps, "b t f k c -> b (k c) t f")
         new_state = {"erb_mean": erb_mean, "df_mean": df_mean, "prev_df": unit[:, -1]}
         return erb, df, phase, new_state

@@ -16,24 +16,19 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dfn4core.config import ModelConfig
+from dfn4core.dsp.complex import complex_mul, product_matrix
 from dfn4core.model.layers import ConvBlock, GroupedLinear, tanh
 from dfn4core.model.mamba import SqueezedMamba
 from dfn4core.state import State, prefixed, sub
-
-
-def complex_mul(a: Tensor, b: Tensor) -> Tensor:
-    """a * b for complex numbers stored as a trailing dim of 2."""
-    re = a[..., 0] * b[..., 0] - a[..., 1] * b[..., 1]
-    im = a[..., 0] * b[..., 1] + a[..., 1] * b[..., 0]
-    return torch.stack((re, im), dim=-1)
 
 
 def deep_filter(taps: Tensor, coefs: Tensor) -> Tensor:
     """The df() op: sum over the order axis of taps * coefs.
 
     In float32/64 torch multiplies them as complex tensors (one kernel: a tenth of the time of the
-    written-out product for 10 s of audio); in an ONNX export, which has no complex type, and in
-    other dtypes (bf16 under autocast), as `complex_mul`. The same sums either way.
+    written-out product for 10 s of audio); in other dtypes (bf16 under autocast) and in an ONNX
+    export, which has no complex type, as `complex_mul` (MultiResolutionDF's traced graph does not
+    call it: it uses the matrix form). The same sums either way.
     Shapes: taps and coefs (B, T, F, O, 2) -> (B, T, F, 2).
     """
     complex_dtype = taps.dtype in (torch.float32, torch.float64) and coefs.dtype == taps.dtype
@@ -173,12 +168,10 @@ class MultiResolutionDF(nn.Module):
         placement = torch.kron(placement, torch.eye(2))
         self.register_buffer("placement", placement, persistent=False)
         self.register_buffer("of_order", of_order.repeat_interleave(2, dim=1), persistent=False)
-        # For a traced graph: placement onto the (2 x 2) real matrix of each combined coefficient b,
-        # flattened (in, out), that multiplies a tap a = (re, im) from the left:
-        # a * b = (a0 b0 - a1 b1, a0 b1 + a1 b0) = a @ [[b0, b1], [-b1, b0]].
-        as_matrix = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, -1.0, 0.0]])
+        # For a traced graph: placement onto the (2 x 2) real matrix of each combined coefficient,
+        # flattened (in, out), that multiplies a tap from the left (`product_matrix`).
         self.register_buffer(
-            "placement_matrix", placement @ torch.kron(torch.eye(largest), as_matrix), persistent=False
+            "placement_matrix", placement @ torch.kron(torch.eye(largest), product_matrix()), persistent=False
         )
 
     def forward(self, history: Tensor, coefs: Tensor, weights: Tensor) -> Tensor:

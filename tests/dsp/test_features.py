@@ -3,7 +3,7 @@ import math
 import torch
 
 from dfn4core.config import DspConfig
-from dfn4core.dsp.features import Features, _mul_conj, ema, power
+from dfn4core.dsp.features import Features, ema, power
 from dfn4core.dsp.stft import Stft
 
 
@@ -103,16 +103,6 @@ def test_long_digital_silence_never_turns_into_nan():
     assert (state["df_mean"] == 0).any()  # the underflow really happened
     erb, df, phase, _ = feats(_spec(0.1 * torch.randn(1, 480 * 20)), state)
     assert all(torch.isfinite(t).all() for t in (erb, df, phase))
-
-
-def test_mul_conj_eager_and_traced():
-    """a * conj(b): written out in eager torch, as a matmul and one product in a traced graph."""
-    a, b = torch.randn(3, 5, 1, 2), torch.randn(3, 5, 2, 2)
-    expected = torch.view_as_real(torch.view_as_complex(a) * torch.view_as_complex(b).conj())
-    torch.testing.assert_close(_mul_conj(a, b), expected)
-    traced = torch.jit.trace(_mul_conj, (a, b))
-    assert any(node.kind() == "aten::matmul" for node in traced.graph.nodes())  # the traced form
-    torch.testing.assert_close(traced(a, b), expected)
 
 
 def test_traced_frame_equals_eager():
