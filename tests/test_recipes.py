@@ -157,3 +157,11 @@ def test_drop_views_writes_the_model_without_them_and_refuses_one_without(tmp_pa
     with pytest.raises(SystemExit, match="no waveform and phase views"):
         drop_views.main([str(tmp_path / "nv.safetensors"), "-o", str(tmp_path / "again.safetensors")])
     assert not (tmp_path / "again.safetensors").exists()
+    # --erb-temporal: from the model without views, then from one with both at once.
+    for source in ("nv", "tiny"):
+        out = tmp_path / f"{source}_erb0.safetensors"
+        assert drop_views.main([str(tmp_path / f"{source}.safetensors"), "--erb-temporal", "-o", str(out)]) == 0
+        lean = load_model(out)
+        assert not lean.cfg.views and lean.cfg.erb_dec_layers == 0 and len(lean.erb_decoder.temporal.layers) == 0
+    with pytest.raises(SystemExit, match="no temporal layers to drop"):
+        drop_views.main([str(tmp_path / "nv_erb0.safetensors"), "--erb-temporal", "-o", str(tmp_path / "x.safetensors")])

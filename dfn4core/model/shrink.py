@@ -8,7 +8,9 @@ groups), so `shrink` copies every parameter whose shape matches and cuts the res
   around a block, the hidden units whose outgoing weights are largest (the input layer's units by
   the GRU's input weights, the GRU's units by the output layer's, or by the DF decoder's output
   layer). A block with fewer layers keeps the teacher's first layers and its last one, so the
-  output layer still reads the layer it was trained on.
+  output layer still reads the layer it was trained on; a block with none (the lite's ERB
+  decoder) keeps the input layer's units as above and the output layer's weights on the units it
+  read most.
 - **DF decoder**: the coefficients of the student's orders, which must be the teacher's first
   orders (lite (3, 5) of full (3, 5, 7)); of each of the conv pathway's two groups, the channels
   with the largest weights onto those coefficients; the order predictor's rows of those orders.
@@ -100,7 +102,25 @@ def drop_views(model: DFN4) -> DFN4:
     # The views' widths are unused without them: their defaults, so that configs compare equal
     # (the lite cut from a full with views is then `ModelConfig.lite()`).
     unused = {f.name: f.default for f in dataclasses.fields(model.cfg) if f.name in VIEW_FIELDS}
-    student = DFN4(dataclasses.replace(model.cfg, views=False, **unused)).to(out.weight.device)
+    return _without(model, dataclasses.replace(model.cfg, views=False, **unused))
+
+
+def drop_erb_temporal(model: DFN4) -> DFN4:
+    """The same network without the ERB decoder's temporal layers (`erb_dec_layers = 0`).
+
+    The ERB decoder's input layer then feeds its output layer directly, so the ERB gains see time
+    only through the encoder's temporal block. Every other weight is copied. The result does not
+    compute `model` (the dropped GRU layers added their own context): it is where a distillation
+    starts (docs/models.md, "The lite: where it stands", for what the layers were worth).
+    """
+    if model.cfg.erb_dec_layers == 0:
+        raise ConfigError("the model's ERB decoder has no temporal layers to drop")
+    return _without(model, dataclasses.replace(model.cfg, erb_dec_layers=0))
+
+
+def _without(model: DFN4, cfg) -> DFN4:
+    """A DFN4 of `cfg`, a subset of `model`'s layers, with `model`'s weights of those layers."""
+    student = DFN4(cfg).to(next(model.parameters()).device)
     student.freeze_norm = model.freeze_norm
     kept = student.state_dict().keys()
     student.load_state_dict({k: v for k, v in model.state_dict().items() if k in kept})
@@ -138,12 +158,19 @@ def _shrink_temporal(
     src_grus, dst_grus = _gru_layers(src, name), _gru_layers(dst, name)
     if len(dst_grus) > len(src_grus):
         raise ConfigError(f"{name}: the student has more layers ({len(dst_grus)}) than the teacher ({len(src_grus)})")
-    kept_layers = [*src_grus[: len(dst_grus) - 1], src_grus[-1]]
-    hidden = dst_grus[0].hidden_size
+    if not src_grus:
+        raise ConfigError(f"{name}: the teacher has no temporal layers to cut")
+    kept_layers = [*src_grus[: len(dst_grus) - 1], src_grus[-1]] if dst_grus else []
+    hidden = dst.linear_in.weight.shape[0] * dst.linear_in.weight.shape[2]
     in_groups = src.linear_in.groups
-    # GRU input units: by the first kept layer's input weights, within linear_in's groups.
-    inputs = top_units(kept_layers[0].weight_ih_l0.norm(dim=0), in_groups, hidden // in_groups)
+    # GRU input units: by the first teacher layer's input weights, within linear_in's groups.
+    inputs = top_units(src_grus[0].weight_ih_l0.norm(dim=0), in_groups, hidden // in_groups)
     _cut_grouped(src.linear_in, dst.linear_in, None, inputs)
+    if not dst_grus:
+        # No layers: linear_in feeds the reader directly, which reads the units of the teacher's
+        # last layer that it weighed most (not the same quantity: a start for distillation).
+        reader = reader if reader is not None else src.linear_out
+        inputs = top_units(_grouped_rows(reader).norm(dim=1), reader.groups, hidden // reader.groups)
     for i, (s, d) in enumerate(zip(kept_layers, dst_grus)):
         last = i == len(dst_grus) - 1
         if last:

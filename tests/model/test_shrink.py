@@ -9,7 +9,7 @@ from testaudio import make_noisy
 from dfn4core.config import ModelConfig
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4
-from dfn4core.model.shrink import drop_views, shrink, top_units
+from dfn4core.model.shrink import drop_erb_temporal, drop_views, shrink, top_units
 from dfn4core.train.warm_start import distill_to_teacher, fit_temporal
 
 # A tiny teacher shaped like the full (two GRU layers in each decoder, orders 3, 5, 7) and its lite.
@@ -127,6 +127,42 @@ def test_dropping_silent_views_keeps_the_output_and_live_ones_change_it():
     assert sum(p.numel() for p in silent.parameters()) == sum(p.numel() for p in teacher.parameters()) - dropped
     with pytest.raises(ConfigError, match="no waveform and phase views"):
         drop_views(silent)
+
+
+def test_a_student_without_erb_decoder_layers_is_cut_and_fits():
+    """The lite's layout (no temporal layers in the ERB decoder) is cut from a full-shaped teacher:
+    its input and output layers are selections of the teacher's, it runs, and it fits."""
+    teacher = teacher_model()
+    student = shrink(teacher, DFN4(dataclasses.replace(STUDENT, erb_dec_layers=0, views=False)))
+    assert len(student.erb_decoder.temporal.layers) == 0
+    dst, src = student.erb_decoder.temporal, teacher.erb_decoder.temporal
+    for layer in ("linear_in", "linear_out"):  # each group's weights: a selection of the teacher's
+        for d, t in zip(getattr(dst, layer).weight, getattr(src, layer).weight):
+            rows = [t[i] for i in range(t.shape[0])] if layer == "linear_out" else [t[:, j] for j in range(t.shape[1])]
+            kept = [d[i] for i in range(d.shape[0])] if layer == "linear_out" else [d[:, j] for j in range(d.shape[1])]
+            assert all(any(torch.equal(k, r) for r in rows) for k in kept)
+    x = wave(0.4, seed=5)
+    assert torch.isfinite(run(student, x)).all()
+    history = []
+    fit_temporal(student, teacher, iter([x] * 12), steps=12, lr=5e-3, on_step=lambda s, l: history.append(l))
+    # The ERB decoder's block is still fitted: its input and output layers to the teacher block's output.
+    assert set(history[0]) == {"encoder.temporal", "erb_decoder.temporal", "df_decoder"}
+    assert history[-1]["erb_decoder.temporal"] < history[0]["erb_decoder.temporal"]
+
+
+def test_dropping_the_erb_decoder_layers_keeps_every_other_weight():
+    teacher = teacher_model()
+    dropped = drop_erb_temporal(teacher)
+    assert dropped.cfg == dataclasses.replace(TEACHER, erb_dec_layers=0)
+    source = teacher.state_dict()
+    for name, value in dropped.state_dict().items():
+        torch.testing.assert_close(value, source[name], rtol=0, atol=0)
+    gru = sum(p.numel() for n, p in teacher.named_parameters() if n.startswith("erb_decoder.temporal.layers"))
+    assert sum(p.numel() for p in dropped.parameters()) == sum(p.numel() for p in teacher.parameters()) - gru
+    x = wave(0.3, seed=4)
+    assert torch.isfinite(run(dropped, x)).all()
+    with pytest.raises(ConfigError, match="no temporal layers to drop"):
+        drop_erb_temporal(dropped)
 
 
 def test_distill_warmup_starts_with_small_steps():
