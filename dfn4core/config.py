@@ -99,7 +99,7 @@ class ModelConfig:
         emb_dim: width of the temporal blocks (DFN3's GRU hidden size).
         temporal: "mamba" (selective state space) or "gru" (same network with GRUs, for ablation).
         enc_layers: temporal blocks in the encoder's SqueezedMamba.
-        erb_dec_layers: temporal blocks in the ERB decoder.
+        erb_dec_layers: temporal blocks in the ERB decoder (0: its input layer feeds its output layer).
         df_dec_layers: temporal blocks in the DF decoder.
         lin_groups: groups of the grouped linear layers around the temporal blocks.
         enc_lin_groups: groups of the DF encoder's linear layer (DFN3: 32).
@@ -160,6 +160,8 @@ class ModelConfig:
             raise ConfigError("nb_erb and nb_df must divide by 4 (two stride-2 conv stages)")
         if min(self.conv_ch, self.emb_dim, self.enc_layers, self.wave_ch, self.df_pathway_kernel) < 1:
             raise ConfigError("widths, enc_layers and df_pathway_kernel must be positive")
+        if min(self.erb_dec_layers, self.df_dec_layers) < 0:
+            raise ConfigError("erb_dec_layers and df_dec_layers must not be negative")
         if self.conv_ch % 2 or self.attn_dim % self.attn_heads:
             raise ConfigError("conv_ch must divide by 2 and attn_dim by attn_heads")
         widths = {
@@ -190,11 +192,13 @@ class ModelConfig:
 
     @classmethod
     def lite(cls) -> ModelConfig:
-        """DFN3's conv layout (its conv weights fit) with narrower, fewer temporal blocks, and the
-        spectral view alone: the waveform and phase views cost a fixed part of every streaming hop
-        that the lite's half of DFN3's runtime cannot hold (docs/models.md, "The lite")."""
+        """DFN3's conv layout (its conv weights fit) with two narrower temporal layers, and the
+        spectral view alone: the waveform and phase views cost a fixed part of every streaming hop,
+        and each GRU layer a fixed part of every frame offline, that the lite's half of DFN3's
+        runtime cannot hold; the ERB decoder has no temporal layer of its own (docs/models.md,
+        "The lite")."""
         return dataclasses.replace(
-            cls.full(), emb_dim=192, enc_layers=1, erb_dec_layers=1, df_dec_layers=1, df_orders=(3, 5), views=False,
+            cls.full(), emb_dim=192, enc_layers=1, erb_dec_layers=0, df_dec_layers=1, df_orders=(3, 5), views=False,
         )  # fmt: skip
 
     @classmethod

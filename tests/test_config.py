@@ -21,6 +21,7 @@ def test_variants_differ_only_where_declared():
     assert len(lite.df_orders) < len(full.df_orders) and lite.emb_dim < full.emb_dim
     assert lite.erb_dec_layers + lite.df_dec_layers < full.erb_dec_layers + full.df_dec_layers
     assert full.views and not lite.views  # the lite's streaming budget has no room for them
+    assert lite.enc_layers + lite.erb_dec_layers + lite.df_dec_layers == 2  # nor its offline one for a third GRU
 
 
 @pytest.mark.parametrize("variant", ["full", "lite", "tiny"])
@@ -38,6 +39,7 @@ def test_dict_round_trip(variant):
         ({"emb_dim": 250}, "divide"),
         ({"lsnr_max_db": -20.0}, "lsnr"),
         ({"wave_kernel": 50}, "wave_kernel"),
+        ({"erb_dec_layers": -1}, "must not be negative"),
     ],
 )
 def test_invalid_model_configs(change, match):
