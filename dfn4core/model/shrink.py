@@ -31,6 +31,7 @@ import logging
 import torch
 from torch import Tensor
 
+from dfn4core.config import ModelConfig
 from dfn4core.errors import ConfigError
 from dfn4core.model.dfnet4 import DFN4
 from dfn4core.model.layers import GroupedLinear
@@ -118,7 +119,7 @@ def drop_erb_temporal(model: DFN4) -> DFN4:
     return _without(model, dataclasses.replace(model.cfg, erb_dec_layers=0))
 
 
-def _without(model: DFN4, cfg) -> DFN4:
+def _without(model: DFN4, cfg: ModelConfig) -> DFN4:
     """A DFN4 of `cfg`, a subset of `model`'s layers, with `model`'s weights of those layers."""
     student = DFN4(cfg).to(next(model.parameters()).device)
     student.freeze_norm = model.freeze_norm
@@ -163,8 +164,10 @@ def _shrink_temporal(
     kept_layers = [*src_grus[: len(dst_grus) - 1], src_grus[-1]] if dst_grus else []
     hidden = dst.linear_in.weight.shape[0] * dst.linear_in.weight.shape[2]
     in_groups = src.linear_in.groups
-    # GRU input units: by the first teacher layer's input weights, within linear_in's groups.
-    inputs = top_units(src_grus[0].weight_ih_l0.norm(dim=0), in_groups, hidden // in_groups)
+    # GRU input units: by the input weights of the first layer kept (of the teacher's first where
+    # none is), within linear_in's groups.
+    first = kept_layers[0] if kept_layers else src_grus[0]
+    inputs = top_units(first.weight_ih_l0.norm(dim=0), in_groups, hidden // in_groups)
     _cut_grouped(src.linear_in, dst.linear_in, None, inputs)
     if not dst_grus:
         # No layers: linear_in feeds the reader directly, which reads the units of the teacher's

@@ -8,10 +8,10 @@ the views cost about a quarter of the lite's streaming hop. This keeps every oth
 (`dfn4core.model.shrink.drop_views`) and prints how far the result is from the model on a real
 recording when one is given; judge the result on the real validation set before it ships.
 
-The ERB decoder's GRU is 36 % of the lite's torch offline pass; without it the ERB gains see time
-through the encoder's GRU alone and the lite's offline pass fits in half of DFN3's
-(`dfn4core.model.shrink.drop_erb_temporal`: a start for distillation, not the same function).
-A model already without views takes --erb-temporal alone.
+The ERB decoder's GRU is about a fifth of the three-layer lite's torch offline pass; without it
+the ERB gains see time through the encoder's GRU alone and the lite's offline pass fits in half of
+DFN3's (`dfn4core.model.shrink.drop_erb_temporal`: a start for distillation, not the same
+function). A model already without views takes --erb-temporal alone.
 
     python recipes/default/drop_views.py full -o runs/full_nv.safetensors --check ../shared/data/real/noisy_snr0.wav
     python recipes/default/drop_views.py LITE_WITH_ERB_GRU.safetensors --erb-temporal -o runs/lite_erb0.safetensors
