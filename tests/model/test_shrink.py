@@ -150,6 +150,20 @@ def test_a_student_without_erb_decoder_layers_is_cut_and_fits():
     assert history[-1]["erb_decoder.temporal"] < history[0]["erb_decoder.temporal"]
 
 
+def test_a_one_layer_student_reads_its_input_with_the_teachers_last_layer():
+    """The student's single GRU is the teacher's last one, so the input layer's units it keeps are
+    those that layer weighs most (not the teacher's first layer, which reads linear_in there)."""
+    teacher = teacher_model()
+    student = shrink(teacher, DFN4(STUDENT))
+    src, dst = teacher.erb_decoder.temporal, student.erb_decoder.temporal
+    groups, hidden = src.linear_in.groups, STUDENT.emb_dim
+    units = top_units(src.layers[-1].gru.weight_ih_l0.norm(dim=0), groups, hidden // groups)
+    per_group = src.linear_in.weight.shape[2]
+    expected = torch.stack([src.linear_in.weight[g][:, units[units // per_group == g] - g * per_group]
+                            for g in range(groups)])  # fmt: skip
+    torch.testing.assert_close(dst.linear_in.weight, expected, rtol=0, atol=0)
+
+
 def test_dropping_the_erb_decoder_layers_keeps_every_other_weight():
     teacher = teacher_model()
     dropped = drop_erb_temporal(teacher)
