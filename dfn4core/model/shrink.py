@@ -164,27 +164,25 @@ def _shrink_temporal(
     kept_layers = [*src_grus[: len(dst_grus) - 1], src_grus[-1]] if dst_grus else []
     hidden = dst.linear_in.weight.shape[0] * dst.linear_in.weight.shape[2]
     in_groups = src.linear_in.groups
+    reader = reader if reader is not None else src.linear_out
+    if reader is None:
+        raise ConfigError(f"{name}: no layer reads the block's output to rank its units by")
+    # The block's output units: those of the teacher's last layer that the reader weighs most.
+    read_most = top_units(_grouped_rows(reader).norm(dim=1), reader.groups, hidden // reader.groups)
     # GRU input units: by the input weights of the first layer kept (of the teacher's first where
     # none is), within linear_in's groups.
     first = kept_layers[0] if kept_layers else src_grus[0]
     inputs = top_units(first.weight_ih_l0.norm(dim=0), in_groups, hidden // in_groups)
     _cut_grouped(src.linear_in, dst.linear_in, None, inputs)
     if not dst_grus:
-        # No layers: linear_in feeds the reader directly, which reads the units of the teacher's
-        # last layer that it weighed most (not the same quantity: a start for distillation).
-        reader = reader if reader is not None else src.linear_out
-        inputs = top_units(_grouped_rows(reader).norm(dim=1), reader.groups, hidden // reader.groups)
+        # No layers: linear_in feeds the reader directly (not the same quantity as the teacher's
+        # last layer's output: a start for distillation).
+        inputs = read_most
     for i, (s, d) in enumerate(zip(kept_layers, dst_grus)):
-        last = i == len(dst_grus) - 1
-        if last:
-            # The last layer's units: by the weights of the layer that reads them.
-            reader = reader if reader is not None else src.linear_out
-            if reader is None:
-                raise ConfigError(f"{name}: no layer reads the block's output to rank its units by")
-            outgoing, out_groups = _grouped_rows(reader).norm(dim=1), reader.groups
-        else:
-            outgoing, out_groups = kept_layers[i + 1].weight_ih_l0.norm(dim=0), in_groups
-        units = top_units(outgoing, out_groups, hidden // out_groups)
+        if i == len(dst_grus) - 1:
+            units = read_most
+        else:  # by the next kept layer's input weights
+            units = top_units(kept_layers[i + 1].weight_ih_l0.norm(dim=0), in_groups, hidden // in_groups)
         _cut_gru(s, d, inputs, units)
         inputs = units
     if src.linear_out is not None:
