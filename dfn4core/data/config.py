@@ -154,6 +154,11 @@ class DataConfig:
             too, so the model learns to pass narrow-band speech without inventing a top band.
         bandlimit_rates_hz: rates to band-limit to, one drawn uniformly.
         p_clip: probability of clipping the noisy input (never the target).
+        p_speed: probability of a speed change (resampling: tempo and pitch together), drawn
+            separately for the speech (target included) and the noise; each source of new voices
+            and noise textures a small corpus lacks. 0 (the default) draws nothing, so the items
+            of a config without it are what they were before the setting existed.
+        speed_range: [low, high] of the speed factor, drawn uniformly (0.9 = 10 % slower and lower).
         vad_threshold_db: a 20 ms frame of speech counts as active above this RMS level (dBFS).
         min_speech_ratio: a speech segment is accepted when at least this fraction of its frames
             is active; up to 5 segments are tried and the most active one is kept.
@@ -178,6 +183,8 @@ class DataConfig:
     p_bandlimit: float = 0.2
     bandlimit_rates_hz: tuple[int, ...] = (8000, 16000, 22050, 24000, 32000)
     p_clip: float = 0.05
+    p_speed: float = 0.0
+    speed_range: tuple[float, float] = (0.9, 1.1)
     vad_threshold_db: float = -50.0
     min_speech_ratio: float = 0.3
     seed: int = 0
@@ -189,6 +196,7 @@ class DataConfig:
         object.__setattr__(self, "valid", _build(SplitConfig, self.valid, "valid"))
         object.__setattr__(self, "snrs_db", _numbers(self.snrs_db, "snrs_db"))
         object.__setattr__(self, "gain_db", _numbers(self.gain_db, "gain_db"))
+        object.__setattr__(self, "speed_range", _numbers(self.speed_range, "speed_range"))
         rates = _numbers(self.bandlimit_rates_hz, "bandlimit_rates_hz")
         object.__setattr__(self, "bandlimit_rates_hz", tuple(int(r) for r in rates))
         if self.cache_dir is not None:
@@ -201,7 +209,9 @@ class DataConfig:
             raise ConfigError("snrs_db must not be empty")
         if len(self.gain_db) != 2 or self.gain_db[0] > self.gain_db[1]:
             raise ConfigError(f"gain_db must be [low, high] with low <= high, got {list(self.gain_db)}")
-        for name in ("p_reverb", "p_eq", "p_bandlimit", "p_clip", "min_speech_ratio"):
+        if len(self.speed_range) != 2 or not 0 < self.speed_range[0] <= self.speed_range[1]:
+            raise ConfigError(f"speed_range must be [low, high] with 0 < low <= high, got {list(self.speed_range)}")
+        for name in ("p_reverb", "p_eq", "p_bandlimit", "p_clip", "p_speed", "min_speech_ratio"):
             if not 0.0 <= _number(getattr(self, name), name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.early_reflections_ms < 0:

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dfn4core.config import DspConfig
 from dfn4core.data.config import DataConfig, MixSource
-from dfn4core.data.mixing import mix, random_segment
+from dfn4core.data.mixing import change_speed, draw_speed, mix, random_segment, speed_input_size
 from dfn4core.data.paired import PairedSet
 from dfn4core.data.sources import Audio, AudioRef, AudioStore, build_index
 from dfn4core.errors import AudioError, ConfigError
@@ -54,7 +54,8 @@ class MixSet:
         return len(self.speech)
 
     def item(self, j: int, rng: np.random.Generator, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Speech file `j` mixed with a random noise (and RIR); see mixing.mix.
+        """Speech file `j` mixed with a random noise (and RIR); see mixing.mix. With `cfg.p_speed`,
+        the speech and the noise segment are each read long enough for their speed change first.
 
         Raises:
             AudioError: speech file `j` cannot be read, or too many noise/RIR files in a row.
@@ -62,8 +63,13 @@ class MixSet:
         cfg = self.cfg
         speech_audio = self.store.open(self.speech[j])
         sr = self.store.sr
-        speech = random_segment(speech_audio, length, rng, sr, cfg.vad_threshold_db, cfg.min_speech_ratio)
-        noise = random_segment(self._open_random(self.noise, rng), length, rng, sr, wrap=True)
+        speech_speed, noise_speed = draw_speed(cfg, rng), draw_speed(cfg, rng)
+        speech = random_segment(
+            speech_audio, speed_input_size(length, speech_speed, sr), rng, sr, cfg.vad_threshold_db, cfg.min_speech_ratio
+        )
+        noise_audio = self._open_random(self.noise, rng)
+        noise = random_segment(noise_audio, speed_input_size(length, noise_speed, sr), rng, sr, wrap=True)
+        speech, noise = change_speed(speech, speech_speed, sr, length), change_speed(noise, noise_speed, sr, length)
         rir = None
         if self.rir:
             rir_audio = self._open_random(self.rir, rng)

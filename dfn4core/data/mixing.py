@@ -1,7 +1,7 @@
 """On-the-fly mixing and augmentation: pure functions of arrays and an explicit np.random.Generator.
 
-Segments with a speech-activity check, SNR mixing, gain, reverberation (the target keeps the
-direct path and early reflections), random biquad EQ, band-limiting and clipping. All signals
+Segments with a speech-activity check, speed changes, SNR mixing, gain, reverberation (the target
+keeps the direct path and early reflections), random biquad EQ, band-limiting and clipping. All signals
 are mono float arrays at the rate `sr` the caller passes (the model's `DspConfig.sr`).
 """
 
@@ -91,6 +91,35 @@ def random_segment(
         if ratio >= min_ratio:
             break
     return np.asarray(best, dtype=np.float32)
+
+
+def draw_speed(cfg: DataConfig, rng: np.random.Generator) -> float:
+    """A speed factor for one signal: with probability `cfg.p_speed` one drawn uniformly from
+    `cfg.speed_range`, else 1. Draws nothing from `rng` when p_speed is 0, so configs without speed
+    changes give the items they gave before the setting existed."""
+    if cfg.p_speed > 0 and rng.random() < cfg.p_speed:
+        return float(rng.uniform(*cfg.speed_range))
+    return 1.0
+
+
+def speed_input_size(length: int, factor: float, sr: int) -> int:
+    """Samples to read so that `change_speed(x, factor, sr, length)` holds `length` samples of signal
+    (`length` itself for a factor of 1)."""
+    if factor == 1.0:
+        return length
+    return math.ceil(length * round(sr * factor) / sr) + 1
+
+
+def change_speed(x: np.ndarray, factor: float, sr: int, length: int) -> np.ndarray:
+    """`x` played `factor` times as fast, cropped or zero-padded to `length`.
+
+    The samples are taken as recorded at round(sr * factor) Hz and resampled to `sr` (soxr), so
+    tempo and pitch change together (a factor of 0.9 is 10 % slower and lower, like another
+    voice or engine). A factor of 1 only fits the length. Read `speed_input_size(length, factor,
+    sr)` samples for a result without padding. Shapes: (N,) -> (length,).
+    """
+    rate = round(sr * factor)
+    return fit_length(resample(x, rate, sr), length).astype(np.float32)
 
 
 def snr_db(speech: np.ndarray, noise: np.ndarray) -> float:

@@ -68,6 +68,10 @@ def test_unknown_key_is_named_with_the_file(tmp_path, text, key):
     "text",
     [
         "p_eq = 1.5",
+        "p_speed = -0.1",
+        "speed_range = [1.2, 0.8]",
+        "speed_range = [0, 1.1]",
+        "speed_range = [0.9]",
         'channel = "left"',
         "channel = -1",
         "gain_db = [6, -6]",

@@ -33,6 +33,17 @@ def test_items_have_the_right_shape_dtype_and_are_finite(mix_cfg):
         ds[8]
 
 
+def test_speed_changes_give_whole_items_unlike_the_unchanged_ones(mix_cfg):
+    plain = build_dataset(mix_cfg, "train", DSP)
+    sped = build_dataset(dataclasses.replace(mix_cfg, p_speed=1.0, speed_range=(0.85, 1.15)), "train", DSP)
+    for i in range(len(sped)):
+        item = sped[i]
+        assert all(v.shape == (24_000,) and torch.isfinite(v).all() for v in item.values())
+        assert torch.allclose(item["noise"], item["noisy"] - item["clean"], atol=1e-6, rtol=0)
+        assert not torch.equal(item["clean"], plain[i]["clean"])
+    assert torch.equal(sped[2]["noisy"], sped[2]["noisy"])  # still a function of (seed, epoch, index)
+
+
 def test_same_seed_epoch_index_gives_the_same_item_with_0_and_2_workers(mix_cfg):
     ds = build_dataset(mix_cfg, "train", DSP)
     serial, parallel = batches(ds, 0), batches(ds, 2)

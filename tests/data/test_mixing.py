@@ -13,6 +13,8 @@ from dfn4core.data.mixing import (
     bandlimit,
     biquad,
     biquad_response,
+    change_speed,
+    draw_speed,
     equalize,
     mix,
     random_eq,
@@ -21,6 +23,7 @@ from dfn4core.data.mixing import (
     scale_to_snr,
     snr_db,
     speech_ratio,
+    speed_input_size,
 )
 from dfn4core.data.sources import ArrayAudio
 
@@ -161,3 +164,35 @@ def test_full_chain_shapes_dtypes_finite():
     for _ in range(3):
         out = mix(speech_like(0.5), white(24_000), rir(), cfg, rng, SR)
         assert all(y.shape == (24_000,) and y.dtype == np.float32 and np.isfinite(y).all() for y in out)
+
+
+def peak_hz(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / SR)[np.argmax(spec)])
+
+
+@pytest.mark.parametrize("factor", [0.85, 0.9, 1.1, 1.15])
+def test_change_speed_moves_pitch_by_the_factor_and_fills_the_length(factor):
+    length = 24_000
+    n = speed_input_size(length, factor, SR)
+    tone = np.sin(2 * np.pi * 1000 * np.arange(n) / SR).astype(np.float32)
+    out = change_speed(tone, factor, SR, length)
+    assert out.shape == (length,) and out.dtype == np.float32
+    assert peak_hz(out) == pytest.approx(1000 * factor, abs=3)
+    assert np.abs(out[-480:]).max() > 0.5  # signal to the end: enough input was read, no zero padding
+    assert np.abs(change_speed(tone[: n // 2], factor, SR, length)[-480:]).max() == 0  # too short: padded
+
+
+def test_a_speed_factor_of_one_only_fits_the_length():
+    x = white(1000)
+    assert speed_input_size(800, 1.0, SR) == 800
+    np.testing.assert_array_equal(change_speed(x, 1.0, SR, 800), x[:800])
+
+
+def test_draw_speed_draws_nothing_when_off_and_stays_in_range_when_on():
+    rng = np.random.default_rng(5)
+    assert draw_speed(PLAIN, rng) == 1.0
+    assert rng.random() == np.random.default_rng(5).random()  # no number was taken: items stay as before
+    on = dataclasses.replace(PLAIN, p_speed=1.0, speed_range=(0.9, 1.1))
+    factors = [draw_speed(on, rng) for _ in range(200)]
+    assert all(0.9 <= f <= 1.1 for f in factors) and np.std(factors) > 0.04
