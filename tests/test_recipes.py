@@ -165,3 +165,51 @@ def test_drop_views_writes_the_model_without_them_and_refuses_one_without(tmp_pa
         assert not lean.cfg.views and lean.cfg.erb_dec_layers == 0 and len(lean.erb_decoder.temporal.layers) == 0
     with pytest.raises(SystemExit, match="no temporal layers to drop"):
         drop_views.main([str(tmp_path / "nv_erb0.safetensors"), "--erb-temporal", "-o", str(tmp_path / "x.safetensors")])
+
+
+def test_distill_noise_writes_babble_of_training_voices_and_generated_noise_that_mixes(tmp_path):
+    """distill_noise.py: each kind's files (the length asked, peak 0.5, the same for the same seed)
+    and a manifest per kind that a data config mixes from; babble is made of the training
+    manifest's voices (relative paths resolved against the manifest)."""
+    import csv
+    import importlib.util
+    import sys
+
+    import numpy as np
+    import soundfile as sf
+
+    from dfn4core.config import DspConfig
+    from dfn4core.data.loader import build_dataset
+
+    sys.path.insert(0, str(RECIPES / "default"))
+    try:
+        spec = importlib.util.spec_from_file_location("distill_noise", RECIPES / "default" / "distill_noise.py")
+        distill_noise = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(distill_noise)
+    finally:
+        sys.path.remove(str(RECIPES / "default"))
+    corpus, rng = tmp_path / "corpus", np.random.default_rng(0)
+    (corpus / "manifests").mkdir(parents=True)
+    (corpus / "speech").mkdir()
+    with open(corpus / "manifests" / "train_real_speech.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "source", "voice", "seconds", "sr"])
+        writer.writeheader()
+        for i in range(6):
+            sf.write(corpus / "speech" / f"{i}.wav", 0.1 * rng.standard_normal(8000).astype(np.float32), 16000)
+            writer.writerow({"path": f"../speech/{i}.wav", "source": "t", "voice": f"v{i % 3}", "seconds": 0.5, "sr": 16000})
+    args = ["--corpus", str(corpus), "--files", "2", "--seconds", "0.5"]
+    assert distill_noise.main(args) == 0
+    first = {k: sf.read(corpus / "distill_noise" / k / f"{k}_0001.wav")[0] for k in distill_noise.KINDS}
+    for x in first.values():
+        assert x.shape == (24000,) and np.abs(x).max() == pytest.approx(0.5, abs=1e-3)
+    for path in (corpus / "distill_noise").rglob("*.wav"):
+        path.unlink()
+    distill_noise.main(args)
+    for kind, x in first.items():
+        np.testing.assert_array_equal(sf.read(corpus / "distill_noise" / kind / f"{kind}_0001.wav")[0], x)
+    noise = ", ".join(f'"{corpus}/manifests/distill_noise_{k}.csv"' for k in distill_noise.KINDS)
+    data = tmp_path / "data.toml"
+    data.write_text(f'segment_s = 0.5\n[train]\nnum_items = 2\n[[train.mix]]\nspeech = ["{corpus}/manifests/train_real_speech.csv"]\n'
+                    f"noise = [{noise}]\n")  # fmt: skip
+    item = build_dataset(load_data_config(data), "train", DspConfig())[1]
+    assert item["noise"].abs().max() > 0

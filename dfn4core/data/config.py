@@ -155,8 +155,8 @@ class DataConfig:
         bandlimit_rates_hz: rates to band-limit to, one drawn uniformly.
         p_clip: probability of clipping the noisy input (never the target).
         p_speed: probability of a speed change (resampling: tempo and pitch together), drawn
-            separately for the speech (target included) and the noise; each source of new voices
-            and noise textures a small corpus lacks. 0 (the default) draws nothing, so the items
+            separately for the speech (target included) and the noise: new voices and noise
+            textures from a small corpus. 0 (the default) draws nothing, so the items
             of a config without it are what they were before the setting existed.
         speed_range: [low, high] of the speed factor, drawn uniformly (0.9 = 10 % slower and lower).
         vad_threshold_db: a 20 ms frame of speech counts as active above this RMS level (dBFS).

@@ -1,4 +1,4 @@
-"""Generated noises (coloured, hum, music) and simulated room impulse responses, all at 48 kHz.
+"""Generated noises (coloured, hum, engine, music) and simulated room impulse responses, all at 48 kHz.
 
 Each function is a pure function of its random generator, so build_corpus.py stays deterministic.
 """
@@ -23,12 +23,32 @@ def colored_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     return x
 
 
-def hum(rng: np.random.Generator, n: int) -> np.ndarray:
-    f0 = rng.choice([50.0, 60.0, 100.0, 120.0]) * rng.uniform(0.99, 1.01)
+def hum(rng: np.random.Generator, n: int, f0: float | None = None) -> np.ndarray:
+    """Harmonics of `f0` (default: mains, 50/60/100/120 Hz +-1 %) over a faint noise floor."""
+    if f0 is None:
+        f0 = rng.choice([50.0, 60.0, 100.0, 120.0]) * rng.uniform(0.99, 1.01)
     t = np.arange(n) / SR
     x = sum(rng.uniform(0, 1) / k**rng.uniform(0.3, 1.5) * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.3))
             for k in range(1, int(rng.integers(3, 40))))
     return x + rng.uniform(0, 0.1) * np.std(x) * rng.standard_normal(n)
+
+
+def engine(rng: np.random.Generator, n: int) -> np.ndarray:
+    """An engine or machine: firing pulses (8-80 per second, the rate swaying +-10 %) through a
+    decaying resonance (80-1500 Hz), over low rumble."""
+    t = np.arange(n) / SR
+    rate = rng.uniform(8.0, 80.0) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 6.3)))
+    phase = np.cumsum(rate) / SR
+    pulses = np.zeros(n)
+    fired = np.flatnonzero(np.diff(np.floor(phase)) > 0) + 1
+    pulses[fired] = rng.uniform(0.7, 1.3, fired.size)
+    tr = np.arange(int(0.1 * SR)) / SR
+    ring = np.sin(2 * np.pi * np.exp(rng.uniform(np.log(80.0), np.log(1500.0))) * tr) * np.exp(-tr / rng.uniform(0.005, 0.03))
+    size = n + ring.size
+    x = np.fft.irfft(np.fft.rfft(pulses, size) * np.fft.rfft(ring, size), size)[:n]
+    spec = np.fft.rfft(rng.standard_normal(n)) * np.maximum(np.fft.rfftfreq(n, 1 / SR), 20.0) ** rng.uniform(-1.0, -0.5)
+    rumble = np.fft.irfft(spec, n)
+    return x / (np.std(x) + 1e-9) + rng.uniform(0.1, 1.0) * rumble / (np.std(rumble) + 1e-9)
 
 
 def music(rng: np.random.Generator, n: int) -> np.ndarray:
