@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -12,6 +15,20 @@ from dfn4core.train.config import load_train_config
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TRAIN = sorted(RECIPES.glob("*/train*.toml"))
 DATA = sorted(RECIPES.glob("*/data*.toml"))
+
+
+def load_recipe(name: str) -> ModuleType:
+    """recipes/default/<name>.py as a module, its folder on sys.path while it loads (the scripts
+    import their neighbours)."""
+    folder = str(RECIPES / "default")
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location(name, RECIPES / "default" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+    return module
 
 
 def test_the_recipe_has_configs():
@@ -53,13 +70,10 @@ def test_gpu_distillation_recipe_is_teacher_only_as_warm_start_is():
 def test_warm_start_cuts_and_fits_a_lite_from_the_full(tmp_path, real_dir):
     """recipes/default/warm_start.py end to end on a few real recordings: the lite is cut from the
     shipped full, fitted, distilled and written; an unavailable --device stops it first."""
-    import importlib.util
     import json
     import shutil
 
-    spec = importlib.util.spec_from_file_location("warm_start", RECIPES / "default" / "warm_start.py")
-    warm_start = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(warm_start)
+    warm_start = load_recipe("warm_start")
     for kind, pattern in (("speech", "clean_*.wav"), ("noise", "noise_*.flac")):
         (tmp_path / kind).mkdir()
         for f in real_dir.glob(pattern):
@@ -87,8 +101,6 @@ def test_pack_data_packs_a_data_configs_training_manifests(tmp_path):
     relative paths, at most --max-hours of each, and a data.toml without a validation set that loads
     and mixes."""
     import csv
-    import importlib.util
-    import sys
 
     import numpy as np
     import soundfile as sf
@@ -96,13 +108,7 @@ def test_pack_data_packs_a_data_configs_training_manifests(tmp_path):
     from dfn4core.config import DspConfig
     from dfn4core.data.loader import build_dataset
 
-    sys.path.insert(0, str(RECIPES / "default"))
-    try:
-        spec = importlib.util.spec_from_file_location("pack_corpus", RECIPES / "default" / "pack_corpus.py")
-        pack_corpus = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(pack_corpus)
-    finally:
-        sys.path.remove(str(RECIPES / "default"))
+    pack_corpus = load_recipe("pack_corpus")
     rng = np.random.default_rng(0)
     corpus = tmp_path / "corpus"
     for kind, count in (("speech", 3), ("noise", 2)):
@@ -135,7 +141,6 @@ def test_pack_data_packs_a_data_configs_training_manifests(tmp_path):
 def test_drop_views_writes_the_model_without_them_and_refuses_one_without(tmp_path, capsys):
     """recipes/default/drop_views.py on a tiny checkpoint: the result has no views and, its attention
     output being zero at init, the same output as the model on a 16 kHz stereo recording."""
-    import importlib.util
 
     import numpy as np
     import soundfile as sf
@@ -144,9 +149,7 @@ def test_drop_views_writes_the_model_without_them_and_refuses_one_without(tmp_pa
     from dfn4core.model.checkpoint import load_model, save_model
     from dfn4core.model.dfnet4 import DFN4
 
-    spec = importlib.util.spec_from_file_location("drop_views", RECIPES / "default" / "drop_views.py")
-    drop_views = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(drop_views)
+    drop_views = load_recipe("drop_views")
     save_model(DFN4(ModelConfig.tiny()), tmp_path / "tiny.safetensors")
     sf.write(tmp_path / "rec.wav", 0.1 * np.random.default_rng(0).standard_normal((8000, 2)), 16000)
     args = [str(tmp_path / "tiny.safetensors"), "-o", str(tmp_path / "nv.safetensors"), "--check", str(tmp_path / "rec.wav")]
@@ -172,8 +175,6 @@ def test_distill_noise_writes_babble_of_training_voices_and_generated_noise_that
     and a manifest per kind that a data config mixes from; babble is made of the training
     manifest's voices (relative paths resolved against the manifest)."""
     import csv
-    import importlib.util
-    import sys
 
     import numpy as np
     import soundfile as sf
@@ -181,13 +182,7 @@ def test_distill_noise_writes_babble_of_training_voices_and_generated_noise_that
     from dfn4core.config import DspConfig
     from dfn4core.data.loader import build_dataset
 
-    sys.path.insert(0, str(RECIPES / "default"))
-    try:
-        spec = importlib.util.spec_from_file_location("distill_noise", RECIPES / "default" / "distill_noise.py")
-        distill_noise = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(distill_noise)
-    finally:
-        sys.path.remove(str(RECIPES / "default"))
+    distill_noise = load_recipe("distill_noise")
     corpus, rng = tmp_path / "corpus", np.random.default_rng(0)
     (corpus / "manifests").mkdir(parents=True)
     (corpus / "speech").mkdir()
