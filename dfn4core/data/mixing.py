@@ -1,8 +1,8 @@
 """On-the-fly mixing and augmentation: pure functions of arrays and an explicit np.random.Generator.
 
 Segments with a speech-activity check, speed changes, SNR mixing, gain, reverberation (the target
-keeps the direct path and early reflections), random biquad EQ, band-limiting and clipping. All signals
-are mono float arrays at the rate `sr` the caller passes (the model's `DspConfig.sr`).
+keeps the direct path and early reflections), random biquad EQ, band-limiting and clipping. All
+signals are mono float arrays at the rate `sr` the caller passes (the model's `DspConfig.sr`).
 """
 
 from __future__ import annotations

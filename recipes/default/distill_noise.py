@@ -16,7 +16,9 @@ from anywhere the full behaves well; these files widen the four thin categories:
 - stationary: `signals.colored_noise` (slopes brown to violet, half of them slowly modulated).
 
 Generated noise alone misled the 0.1 recipe (its validation set was made of the same generators);
-here it only adds inputs beside the real noise, and the real validation set still judges.
+here it only adds inputs beside the real noise, and the real validation set still judges. Tried
+once (2026-12-01, 400 CPU steps with a weight of 0.5 per kind beside the seven real categories):
+no gain, and its own categories scored worse (recipes/default/README.md, "The lite").
 
     python recipes/default/distill_noise.py            # ~/dfn4-corpus/distill_noise/, manifests/distill_noise_*.csv
 """
