@@ -107,7 +107,7 @@ def speed_input_size(length: int, factor: float, sr: int) -> int:
     (`length` itself for a factor of 1)."""
     if factor == 1.0:
         return length
-    return math.ceil(length * round(sr * factor) / sr) + 1
+    return math.ceil(length * _recorded_rate(factor, sr) / sr) + 1
 
 
 def change_speed(x: np.ndarray, factor: float, sr: int, length: int) -> np.ndarray:
@@ -118,8 +118,13 @@ def change_speed(x: np.ndarray, factor: float, sr: int, length: int) -> np.ndarr
     voice or engine). A factor of 1 only fits the length. Read `speed_input_size(length, factor,
     sr)` samples for a result without padding. Shapes: (N,) -> (length,).
     """
-    rate = round(sr * factor)
-    return fit_length(resample(x, rate, sr), length).astype(np.float32)
+    return fit_length(resample(x, _recorded_rate(factor, sr), sr), length).astype(np.float32, copy=False)
+
+
+def _recorded_rate(factor: float, sr: int) -> int:
+    """The rate a segment is taken as recorded at for a speed change by `factor` (one rule for
+    `speed_input_size` and `change_speed`, which must agree)."""
+    return round(sr * factor)
 
 
 def snr_db(speech: np.ndarray, noise: np.ndarray) -> float:
