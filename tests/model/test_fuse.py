@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 from stepping import step_through
@@ -96,3 +98,20 @@ def test_waveform_encoder_over_many_frames_equals_frame_by_frame():
         together = encoder(frames)
         one_by_one = torch.cat([encoder(frames[:, t : t + 1]) for t in range(frames.shape[1])], dim=1)
     torch.testing.assert_close(together, one_by_one, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_grus_hold_their_weights_transposed_in_memory():
+    model = _trained_looking(DFN4(dataclasses.replace(ModelConfig.tiny(), temporal="gru")))
+    fused = fuse_for_inference(model)
+    originals = dict(model.named_modules())
+    grus = [(originals[name], m) for name, m in fused.named_modules() if isinstance(m, nn.GRU)]
+    assert grus
+    for original, relaid in grus:
+        assert original.weight_hh_l0.is_contiguous()  # the original is left as it was
+        assert relaid.weight_hh_l0.t().is_contiguous() and relaid.weight_ih_l0.t().is_contiguous()
+        torch.testing.assert_close(relaid.weight_hh_l0, original.weight_hh_l0, atol=0, rtol=0)
+    wave = 0.1 * torch.randn(1, 480 * 20)
+    with torch.no_grad():
+        expected = model(wave).wave
+        torch.testing.assert_close(fused(wave).wave, expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(step_through(fused, wave), expected, atol=1e-5, rtol=0)
