@@ -54,13 +54,15 @@ def test_dnsmos_recipe_scores_one_window_of_ovrl():
     assert cfg.freeze_norm and cfg.model["temporal"] == "gru"
 
 
-def test_gpu_distillation_recipe_is_teacher_only_as_warm_start_is():
+def test_gpu_distillation_recipe_is_warm_starts_stage_with_the_si_sdr_term():
     """train_lite_distill_gpu.toml is warm_start.py's end-to-end stage at GPU size: the teacher's
-    output is the only target, BatchNorms frozen, a GRU lite."""
+    output the main target and the SI-SDR against the clean speech the only task term, BatchNorms
+    frozen, a GRU lite."""
     import dataclasses
 
     cfg = load_train_config(RECIPES / "default" / "train_lite_distill_gpu.toml")
-    assert all(value == 0.0 for value in dataclasses.asdict(cfg.loss.weights).values())
+    task = {k: v for k, v in dataclasses.asdict(cfg.loss.weights).items() if v != 0.0}
+    assert task == {"si_sdr": pytest.approx(0.02)}
     assert cfg.distill.weights.emb == 0.0 and min(cfg.distill.weights.spec, cfg.distill.weights.df) > 0
     assert cfg.freeze_norm and cfg.model["temporal"] == "gru" and cfg.variant == "lite"
     assert cfg.optim.weight_decay == 0.0 and cfg.optim.lr_min == pytest.approx(0.01 * cfg.optim.lr)

@@ -11,7 +11,8 @@
 # that its cosine ends in time. Every checkpoint is then written as weights only
 # (RUNS/weights/step_*.safetensors, about 4 MB each; the run's own checkpoints hold the optimizer
 # too and are removed) to be scored at home on the real pairs and averaged.
-# DEVICE, CONFIG and PROBE_STEPS may be set in the environment (a CPU dry run: DEVICE=cpu).
+# DEVICE, TEACHER (default: the shipped full), CONFIG and PROBE_STEPS may be set in the environment
+# (a CPU dry run: DEVICE=cpu).
 set -euo pipefail
 PACK=$1 RUNS=$2 SECONDS_LEFT=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,13 +20,14 @@ INIT=${4:-$HERE/progress/lite_distilled.safetensors}
 END=$(( $(date +%s) + SECONDS_LEFT ))
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}
+TEACHER=${TEACHER:-full}
 CONFIG=${CONFIG:-$HERE/train_lite_distill_gpu.toml}
 PROBE_STEPS=${PROBE_STEPS:-150}
 MARGIN_S=30   # final checkpoint, weights export, exit
 mkdir -p "$RUNS"
 
 distill() {  # out steps
-  $PY -m dfn4cli distill --teacher full --init "$INIT" --data "$PACK/data.toml" --config "$CONFIG" \
+  $PY -m dfn4cli distill --teacher "$TEACHER" --init "$INIT" --data "$PACK/data.toml" --config "$CONFIG" \
     --out "$1" --steps "$2" --device "$DEVICE"
 }
 
