@@ -8,9 +8,9 @@ then 64 x 64, needs 4672 multiply-adds per output bin, merged 1152; the DF pathw
 ReLU after each block runs inside its last conv's call (`conv2d_relu`: on many frames, one oneDNN
 call that does not write the conv's output out and read it back; 3.6 % of the full's offline
 pass). Each GRU's weight matrices are stored transposed (`_transposed_storage`), so the matmul of
-every GRU frame reads its weight row by row: about 3 % of the full's offline pass. All exact up to
-float rounding. The copy keeps the state layout (the same state keys and
-shapes), so it streams, exports and enhances as the original; it cannot be trained (its norms
+every GRU frame gets a contiguous weight operand: about 3 % of the full's offline pass. All exact
+up to float rounding. The copy keeps the state layout (the same state keys and shapes), so it
+streams, exports and enhances as the original; it cannot be trained (its norms
 are gone) and is not saved as a checkpoint. `dfn4core.streaming.Enhancer` (so `enhance`,
 `dfn4 enhance` and `dfn4 evaluate`), the torch timings of `dfn4 benchmark` and `dfn4 export` run
 the fused copy.
