@@ -27,9 +27,9 @@ def _trained_looking(model: DFN4) -> DFN4:
     return model.eval()
 
 
-@pytest.mark.parametrize("variant", ["tiny", "lite"])
-def test_fused_model_gives_the_same_output_offline_and_streaming(variant):
-    model = _trained_looking(DFN4(ModelConfig.variant(variant)))
+@pytest.mark.parametrize("variant, temporal", [("tiny", "mamba"), ("tiny", "gru"), ("lite", "mamba")])
+def test_fused_model_gives_the_same_output_offline_and_streaming(variant, temporal):
+    model = _trained_looking(DFN4(dataclasses.replace(ModelConfig.variant(variant), temporal=temporal)))
     fused = fuse_for_inference(model)
     wave = 0.1 * torch.randn(2, 480 * 40)  # long enough for the convs' long-input path (CausalConv2d)
     with torch.no_grad():
@@ -110,8 +110,4 @@ def test_fused_grus_hold_their_weights_transposed_in_memory():
         assert original.weight_hh_l0.is_contiguous()  # the original is left as it was
         assert relaid.weight_hh_l0.t().is_contiguous() and relaid.weight_ih_l0.t().is_contiguous()
         torch.testing.assert_close(relaid.weight_hh_l0, original.weight_hh_l0, atol=0, rtol=0)
-    wave = 0.1 * torch.randn(1, 480 * 20)
-    with torch.no_grad():
-        expected = model(wave).wave
-        torch.testing.assert_close(fused(wave).wave, expected, atol=1e-5, rtol=0)
-        torch.testing.assert_close(step_through(fused, wave), expected, atol=1e-5, rtol=0)
+    # that the relaid GRUs compute the same output: test_fused_model_gives_the_same_output_offline_and_streaming
